@@ -1,0 +1,1 @@
+"""DeepSpeech2 on MindSpore: network, data pipeline, training and evaluation library."""
