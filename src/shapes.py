@@ -1,0 +1,70 @@
+"""Shape arithmetic derived from the config, in one place (pure Python, no framework import).
+
+161 frequency bins = 16000 * 0.02 / 2 + 1; the conv front end keeps time length ceil(T / 2)
+(conv1 stride 2 with 5 frames of padding each side, conv2 stride 1) and turns 161 bins into 41, so the
+RNN input is 32 * 41 = 1312.
+"""
+
+from __future__ import annotations
+
+import math
+
+# (kernel, stride, padding) of the two convolutions along frequency and along time, as in the model zoo.
+CONV_CHANNELS = 32
+CONV_FREQ = ((41, 2, 20), (21, 2, 10))
+CONV_TIME = ((11, 2, 5), (11, 1, 5))
+
+
+def n_fft(sample_rate: int, window_size: float) -> int:
+    """FFT size = window length in samples (320 at 16 kHz, 20 ms)."""
+    return int(sample_rate * window_size)
+
+
+def hop_length(sample_rate: int, window_stride: float) -> int:
+    """Hop in samples (160 at 16 kHz, 10 ms)."""
+    return int(sample_rate * window_stride)
+
+
+def freq_bins(sample_rate: int, window_size: float) -> int:
+    """Spectrogram height: n_fft // 2 + 1 (161)."""
+    return n_fft(sample_rate, window_size) // 2 + 1
+
+
+def num_frames(num_samples: int, hop: int) -> int:
+    """Spectrogram width of a centred STFT: 1 + samples // hop."""
+    return 1 + num_samples // hop
+
+
+def _conv_out(size: int, kernel: int, stride: int, pad: int) -> int:
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def conv_out_freq(bins: int) -> int:
+    """Frequency size after both convolutions (161 -> 81 -> 41)."""
+    for kernel, stride, pad in CONV_FREQ:
+        bins = _conv_out(bins, kernel, stride, pad)
+    return bins
+
+
+def output_length(frames: int) -> int:
+    """Time steps the network emits for `frames` input frames (integer conv formula, = ceil(frames / 2))."""
+    for kernel, stride, pad in CONV_TIME:
+        frames = _conv_out(frames, kernel, stride, pad)
+    return frames
+
+
+def rnn_input_size(sample_rate: int, window_size: float) -> int:
+    """Features per time step entering the first LSTM: 32 channels x reduced frequency bins (1312)."""
+    return CONV_CHANNELS * conv_out_freq(freq_bins(sample_rate, window_size))
+
+
+def bucket_length(frames: int, per_octave: int = 4, minimum: int = 64) -> int:
+    """The padded length of a batch whose longest clip has `frames` frames.
+
+    Lengths are rounded up to a grid with `per_octave` steps per doubling (at most ~19% padding for 4),
+    so a whole LibriSpeech epoch compiles only a few dozen static graph shapes. Always even, >= minimum.
+    """
+    if frames <= minimum:
+        return minimum
+    step = max(2, 2 ** (math.floor(math.log2(frames)) - int(math.log2(per_octave))))
+    return int(math.ceil(frames / step) * step)
