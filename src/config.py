@@ -63,6 +63,7 @@ class TrainDataConfig:
     num_workers: int = 2  # feature-extraction threads
     max_duration: float = 35.0  # seconds; longer clips are skipped with a counted warning (never cropped)
     sortagrad: bool = True  # first epoch in order of duration
+    skip_invalid: bool = False  # drop invalid manifest rows with a counted warning instead of stopping
     SpectConfig: SpectConfig = field(default_factory=SpectConfig)
     AugmentationConfig: AugmentationConfig = field(default_factory=AugmentationConfig)
 
@@ -94,7 +95,8 @@ class OptimConfig:
     """Adam with a step-wise LR schedule, L2 weight decay, gradient-norm clipping and static loss scaling."""
 
     learning_rate: float = 3e-4
-    learning_anneal: float = 1.1  # LR divided by this after every epoch
+    learning_anneal: float = 1.1  # LR divided by this after every epoch past constant_epochs
+    constant_epochs: int = -1  # epochs at the initial LR before annealing; -1: half of the epochs (upstream)
     weight_decay: float = 1e-5
     eps: float = 1e-8
     betas: tuple = (0.9, 0.999)

@@ -37,7 +37,9 @@ class MaskedBatchNorm2d(nn.Cell):
         self.momentum = momentum
         self.gamma = Parameter(Tensor(np.ones(num_features, np.float32)), name="gamma")
         self.beta = Parameter(Tensor(np.zeros(num_features, np.float32)), name="beta")
-        self.moving_mean = Parameter(Tensor(np.zeros(num_features, np.float32)), name="moving_mean", requires_grad=False)
+        self.moving_mean = Parameter(
+            Tensor(np.zeros(num_features, np.float32)), name="moving_mean", requires_grad=False
+        )
         self.moving_variance = Parameter(
             Tensor(np.ones(num_features, np.float32)), name="moving_variance", requires_grad=False
         )
@@ -91,7 +93,9 @@ class MatmulConv2d(nn.Cell):
         w = self.weight.transpose(1, 2, 3, 0).view(c * kf, kt * o)
         y = ops.matmul(cols.view(n, out_f, t, c * kf), w).view(n, out_f, t * kt, o)
         # out[.., u, :] = sum_j y[.., (st*u + j) * kT + j, :]
-        t_idx = Tensor(((np.arange(out_t)[:, None] * st + np.arange(kt)[None, :]) * kt + np.arange(kt)).reshape(-1), mstype.int32)
+        t_idx = Tensor(
+            ((np.arange(out_t)[:, None] * st + np.arange(kt)[None, :]) * kt + np.arange(kt)).reshape(-1), mstype.int32
+        )
         return ops.gather(y, t_idx, 2).view(n, out_f, out_t, kt, o).sum(axis=3)
 
 

@@ -53,7 +53,9 @@ def normalize(spect: np.ndarray) -> np.ndarray:
     return out.astype(np.float32, copy=False)
 
 
-def spectrogram(audio: np.ndarray, sample_rate: int, window_size: float, window_stride: float, window: str) -> np.ndarray:
+def spectrogram(
+    audio: np.ndarray, sample_rate: int, window_size: float, window_stride: float, window: str
+) -> np.ndarray:
     """The network's input features for one clip.
 
     Args:

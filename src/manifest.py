@@ -69,8 +69,10 @@ def _samples_from_document(doc: dict, base: Path, where: str) -> list[Sample]:
     root = _resolve(doc["root_path"], base) if doc.get("root_path") else base
     samples = []
     for i, s in enumerate(doc["samples"]):
-        if not isinstance(s, dict) or not isinstance(s.get("wav_path"), str) or not isinstance(
-            s.get("transcript_path"), str
+        if (
+            not isinstance(s, dict)
+            or not isinstance(s.get("wav_path"), str)
+            or not isinstance(s.get("transcript_path"), str)
         ):
             raise ValueError(f"{where}: sample {i} needs 'wav_path' and 'transcript_path' strings")
         samples.append(

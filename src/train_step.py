@@ -10,7 +10,6 @@ from __future__ import annotations
 from mindspore import Parameter, Tensor, nn, ops
 from mindspore import dtype as mstype
 
-
 _scale = ops.MultitypeFuncGraph("scale")
 _square_sum = ops.MultitypeFuncGraph("square_sum")
 

@@ -1,0 +1,118 @@
+"""The one evaluation routine (used by eval.py and the validation callback): decode, score, account.
+
+WER = sum of word edits / sum of reference words; CER = sum of character edits / sum of reference characters,
+spaces removed (the lab's definitions, corpus level). Per-utterance rates divide by max(1, reference size), so
+an empty reference never divides by zero.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from deepspeech_pytorch.decoder import Decoder
+
+
+@dataclass
+class UtteranceResult:
+    source: str
+    reference: str
+    hypothesis: str
+    word_errors: int
+    words: int
+    char_errors: int
+    chars: int
+
+    @property
+    def wer(self) -> float:
+        return self.word_errors / max(1, self.words)
+
+    @property
+    def cer(self) -> float:
+        return self.char_errors / max(1, self.chars)
+
+
+@dataclass
+class EvalResult:
+    utterances: list[UtteranceResult] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.utterances)
+
+    @property
+    def wer(self) -> float:
+        return sum(u.word_errors for u in self.utterances) / max(1, sum(u.words for u in self.utterances))
+
+    @property
+    def cer(self) -> float:
+        return sum(u.char_errors for u in self.utterances) / max(1, sum(u.chars for u in self.utterances))
+
+
+def score(decoder: Decoder, reference: str, hypothesis: str, source: str = "") -> UtteranceResult:
+    """Edit counts of one utterance."""
+    return UtteranceResult(
+        source,
+        reference,
+        hypothesis,
+        decoder.wer(reference, hypothesis),
+        len(reference.split()),
+        decoder.cer(reference, hypothesis),
+        len(reference.replace(" ", "")),
+    )
+
+
+# predict(features (N,1,F,T), lengths (N,)) -> probabilities (N, T', C), output lengths (N,)
+PredictFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+# decode(probabilities (n, T', C), lengths (n,)) -> n texts
+DecodeFn = Callable[[np.ndarray, np.ndarray], list[str]]
+
+
+def evaluate(predict: PredictFn, dataset, decode: DecodeFn, decoder: Decoder, on_utterance=None) -> EvalResult:
+    """Run a dataset (src.dataset.SpeechDataset, eval mode) through `predict` and `decode`, and score it.
+
+    Args:
+        on_utterance: optional callback(UtteranceResult), e.g. to print as results arrive.
+    Raises:
+        RuntimeError: an utterance was counted twice or not at all (never expected).
+    """
+    result = EvalResult()
+    for _, batch in dataset.iterate(0):
+        probs, out_lengths = predict(batch.features, batch.lengths)
+        n = batch.size
+        hyps = decode(np.asarray(probs)[:n], np.asarray(out_lengths)[:n])
+        for ref, hyp, src in zip(batch.texts, hyps, batch.sources):
+            utt = score(decoder, ref, hyp, src)
+            result.utterances.append(utt)
+            if on_utterance is not None:
+                on_utterance(utt)
+    expected = len(dataset.utts) - sum(dataset.failed.values())
+    sources = {u.source for u in result.utterances}
+    if result.count != expected or len(sources) != result.count:
+        raise RuntimeError(
+            f"evaluation counted {result.count} utterances ({len(sources)} distinct), expected {expected}"
+        )
+    return result
+
+
+def write_results(result: EvalResult, path: str | Path) -> Path:
+    """Per-utterance results as CSV (or JSON when the name ends in .json), plus the corpus totals for JSON."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = [dict(asdict(u), wer=u.wer, cer=u.cer) for u in result.utterances]
+    tmp = path.with_name(path.name + ".tmp")
+    if path.suffix.lower() == ".json":
+        doc = {"wer": result.wer, "cer": result.cer, "count": result.count, "utterances": rows}
+        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    else:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["source"])
+            writer.writeheader()
+            writer.writerows(rows)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,58 @@
+"""Inference plumbing shared by eval.py, transcribe.py, export.py and validation: build, load, predict, decode."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from mindspore import Tensor
+
+from src import config as C
+from src.checkpoint import load_network_weights
+from src.deepspeech2 import PredictWithSoftmax
+from src.evaluation import EvalResult, evaluate
+from src.greedydecoder import MSGreedyDecoder
+
+logger = logging.getLogger(__name__)
+
+
+def load_predictor(ckpt: str, labels: list[str], spect: C.SpectConfig, model: C.ModelConfig, masked: bool = True):
+    """Network in eval mode with the checkpoint's weights, wrapped in PredictWithSoftmax.
+
+    Returns:
+        (network, predict cell).
+    """
+    from src.trainer import build_network
+
+    net = build_network(labels, spect, model, masked)
+    report = load_network_weights(net, ckpt)
+    logger.info("loaded %d tensors from %s", report.loaded, ckpt)
+    net.set_train(False)
+    return net, PredictWithSoftmax(net)
+
+
+def cell_predict_fn(cell):
+    """numpy-in/numpy-out predict function over a MindSpore cell (features (N,1,F,T), lengths (N,))."""
+
+    def predict(features: np.ndarray, lengths: np.ndarray):
+        probs, out_lengths = cell(Tensor(features), Tensor(lengths.astype(np.int32)))
+        return probs.asnumpy(), out_lengths.asnumpy()
+
+    return predict
+
+
+def greedy_decode_fn(labels: list[str]):
+    """decode(probs (n, T', C), lengths (n,)) -> texts, with the blank as the last label."""
+    decoder = MSGreedyDecoder(labels, blank_index=len(labels) - 1)
+
+    def decode(probs: np.ndarray, lengths: np.ndarray) -> list[str]:
+        return decoder.decode(probs, lengths)[0]
+
+    return decode
+
+
+def evaluate_network(net, dataset, labels: list[str], on_utterance=None) -> EvalResult:
+    """Greedy evaluation of a network (in whatever train/eval mode the caller set)."""
+    decoder = MSGreedyDecoder(labels, blank_index=len(labels) - 1)
+    predict = cell_predict_fn(PredictWithSoftmax(net))
+    return evaluate(predict, dataset, greedy_decode_fn(labels), decoder, on_utterance)
