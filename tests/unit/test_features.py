@@ -1,0 +1,145 @@
+"""src/features.py and src/shapes.py: spectrogram of synthetic signals, and the shape arithmetic."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from src import shapes
+from src.features import normalize, spectrogram, stft_magnitude
+
+SR = 16000
+HOP = 160
+
+
+def sine(freq: float, samples: int, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(samples) / SR
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def spect(audio: np.ndarray, window: str = "hamming") -> np.ndarray:
+    return spectrogram(audio, SR, 0.02, 0.01, window)
+
+
+# --- features ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("samples", [16000, 16001, 16159, 8320, 480])
+def test_sine_shape_finite_and_normalised(samples: int) -> None:
+    s = spect(sine(1000.0, samples))
+    assert s.shape == (161, 1 + samples // HOP)
+    assert s.dtype == np.float32
+    assert np.all(np.isfinite(s))
+    assert abs(float(s.mean())) < 1e-4
+    assert float(s.std()) == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.parametrize("freq", [500.0, 1000.0, 2450.0, 6000.0])
+def test_sine_peak_bin_is_freq_over_50hz(freq: float) -> None:
+    s = spect(sine(freq, SR))
+    # 320-point FFT at 16 kHz: 50 Hz per bin.
+    assert int(np.argmax(s.mean(axis=1))) == int(freq / 50)
+    assert np.all(np.argmax(s[:, 2:-2], axis=0) == int(freq / 50))
+
+
+def test_silence_is_all_zeros() -> None:
+    s = spect(np.zeros(SR, np.float32))
+    assert s.shape == (161, 101)
+    assert not np.any(np.isnan(s))
+    assert np.all(s == 0.0)
+
+
+def test_normalize_constant_input_gives_zeros_and_keeps_dtype() -> None:
+    out = normalize(np.full((3, 4), 2.5, np.float32))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, np.zeros((3, 4), np.float32))
+
+
+def test_normalize_exact_values() -> None:
+    out = normalize(np.array([[1.0, 3.0]], np.float32))
+    np.testing.assert_allclose(out, [[-1.0, 1.0]])
+
+
+def test_window_is_passed_through() -> None:
+    x = sine(1000.0, 4000) + 0.1 * np.random.default_rng(0).standard_normal(4000).astype(np.float32)
+    hamming = spect(x, "hamming")
+    hann = spect(x, "hann")
+    assert hamming.shape == hann.shape
+    assert not np.allclose(hamming, hann)
+    np.testing.assert_array_equal(hamming, spect(x, "hamming"))
+
+
+def test_stft_magnitude_of_ones_matches_window_sum() -> None:
+    # A constant signal: every frame's DC bin is the sum of the (periodic) window.
+    from scipy.signal import get_window
+
+    mag = stft_magnitude(np.ones(1600, np.float32), 320, 160, "hann")
+    assert mag.shape == (161, 11)
+    np.testing.assert_allclose(mag[0], get_window("hann", 320, fftbins=True).sum(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("window", ["hanning", "not_a_window"])
+def test_invalid_window_name_raises(window: str) -> None:
+    with pytest.raises(ValueError):
+        spect(sine(1000.0, 1600), window)
+
+
+@pytest.mark.parametrize("samples", [1, 50, 159, 160])
+def test_tiny_clips_work(samples: int) -> None:
+    s = spect(sine(440.0, samples))
+    assert s.shape[0] == 161
+    assert s.shape[1] >= 1
+    assert np.all(np.isfinite(s))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="features.stft_magnitude zero-extends clips of <= 160 samples to 161 and counts frames on the "
+    "extended length: 2 frames instead of 1 + samples // 160 = 1",
+)
+@pytest.mark.parametrize("samples", [1, 50, 159])
+def test_tiny_clips_follow_the_frame_formula(samples: int) -> None:
+    assert spect(sine(440.0, samples)).shape[1] == shapes.num_frames(samples, HOP)
+
+
+# --- shapes -----------------------------------------------------------------------------------------------
+
+
+def test_lab_constants() -> None:
+    assert shapes.n_fft(SR, 0.02) == 320
+    assert shapes.hop_length(SR, 0.01) == 160
+    assert shapes.freq_bins(SR, 0.02) == 161
+    assert shapes.conv_out_freq(161) == 41
+    assert shapes.rnn_input_size(SR, 0.02) == 1312
+    assert shapes.num_frames(16000, 160) == 101
+
+
+def test_output_length_is_ceil_half_and_the_conv_formula_twice() -> None:
+    for t in range(1, 3001):
+        once = (t + 2 * 5 - 11) // 2 + 1
+        twice = (once + 2 * 5 - 11) // 1 + 1
+        assert shapes.output_length(t) == math.ceil(t / 2) == twice, t
+
+
+def test_bucket_length_properties() -> None:
+    previous = 0
+    buckets = set()
+    for frames in range(1, 3501):
+        b = shapes.bucket_length(frames)
+        assert b >= frames, frames
+        assert b % 2 == 0, frames
+        assert b >= previous, frames
+        if frames > 64:
+            assert b <= 1.25 * frames, frames
+        previous = b
+        buckets.add(b)
+    assert shapes.bucket_length(1) == 64
+    assert shapes.bucket_length(64) == 64
+    assert len(buckets) < 40
+
+
+@pytest.mark.parametrize(("frames", "expected"), [(65, 80), (80, 80), (81, 96), (128, 128), (129, 160), (1250, 1280)])
+def test_bucket_length_exact_values(frames: int, expected: int) -> None:
+    assert shapes.bucket_length(frames) == expected
