@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# One-time set-up on a fresh machine (idempotent): system tools for the sample corpus, Python packages.
+# bash scripts/setup.sh
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+missing=()
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+command -v sox >/dev/null 2>&1 || missing+=(sox)
+if [[ ${#missing[@]} -gt 0 ]]; then
+  sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  echo "installing system packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+"$PYTHON" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements.txt" "pytest>=7" "ruff>=0.5"
+"$PYTHON" -c "import mindspore, numpy; print('mindspore', mindspore.__version__, 'numpy', numpy.__version__)"
