@@ -169,9 +169,10 @@ class Trainer:
                     if self.curves:
                         self.curves.log_step(self.global_step, epoch + 1, loss, summary.lr_used[-1])
                     if bad_in_row >= t.max_bad_steps:
+                        last = self.saver.written[-1] if self.saver.written else "none"
                         raise FloatingPointError(
                             f"{bad_in_row} non-finite steps in a row (last at epoch {epoch + 1} step {pos + 1}); "
-                            f"stopping. Last good checkpoint: {self.saver.written[-1] if self.saver.written else 'none'}"
+                            f"stopping. Last good checkpoint: {last}"
                         )
                     if self.global_step % k.save_checkpoint_steps == 0 and pos + 1 < self.steps_per_epoch:
                         path = self.saver.save(self.step_cell, epoch, pos, self.global_step)
