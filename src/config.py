@@ -96,7 +96,7 @@ class OptimConfig:
 
     learning_rate: float = 3e-4
     learning_anneal: float = 1.1  # LR divided by this after every epoch past constant_epochs
-    constant_epochs: int = -1  # epochs at the initial LR before annealing; -1: half of the epochs (upstream)
+    constant_epochs: int = -1  # epochs at the initial LR before annealing; -1: epochs // 2 + 1 (upstream)
     weight_decay: float = 1e-5
     eps: float = 1e-8
     betas: tuple = (0.9, 0.999)
@@ -168,7 +168,9 @@ def _convert(value: str, default: Any, key: str) -> Any:
             return float(value)
         if isinstance(default, tuple):
             items = value.strip("()[] ").split(",")
-            return tuple(type(d)(v) for d, v in zip(default, items, strict=True))
+            if len(items) != len(default):
+                raise ValueError(value)
+            return tuple(type(d)(v) for d, v in zip(default, items))
     except ValueError:
         raise ValueError(f"--set {key}: cannot convert {value!r} to {type(default).__name__}") from None
     return value

@@ -4,7 +4,8 @@ Each batch is a tuple of four arrays (train and eval alike):
     features       (N, 1, 161, T) float32  normalised log spectrograms, zero past each clip's length;
                    T is the batch's bucket length (shapes.bucket_length of its longest clip)
     lengths        (N,) int32              valid frames per clip
-    labels         (N, S) int32            label ids, padded with the blank; S = shapes.output_length(T)
+    labels         (N, S) int32            label ids, padded with 0 (ignored past label_lengths);
+                                           S = shapes.output_length(T)
     label_lengths  (N,) int32              valid labels per clip
 Label ids index labels.json; the CTC blank '_' is the LAST label (index 28), and the apostrophe is id 0, a
 real label (upstream's truthiness test dropped it). Eval batches also carry the clips' transcripts and

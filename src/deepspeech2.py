@@ -91,7 +91,8 @@ class MatmulConv2d(nn.Cell):
         cols = ops.gather(x, f_idx, 1).view(n, out_f, kf, t, c).transpose(0, 1, 3, 4, 2)  # (N, F', T, C, kF)
         # (C*kF, kT*O): w[(c, i), (j, o)] = weight[o, c, i, j]
         w = self.weight.transpose(1, 2, 3, 0).view(c * kf, kt * o)
-        y = ops.matmul(cols.view(n, out_f, t, c * kf), w).view(n, out_f, t * kt, o)
+        # 2-D product: a batched matmul would broadcast (copy) the weight once per batch row.
+        y = ops.matmul(cols.view(n * out_f * t, c * kf), w).view(n, out_f, t * kt, o)
         # out[.., u, :] = sum_j y[.., (st*u + j) * kT + j, :]
         t_idx = Tensor(
             ((np.arange(out_t)[:, None] * st + np.arange(kt)[None, :]) * kt + np.arange(kt)).reshape(-1), mstype.int32

@@ -82,6 +82,8 @@ def evaluate(predict: PredictFn, dataset, decode: DecodeFn, decoder: Decoder, on
         RuntimeError: an utterance was counted twice or not at all (never expected).
     """
     result = EvalResult()
+    failed_before = sum(dataset.failed.values())
+    scheduled = sum(len(b) for b in dataset.epoch_batches(0))
     for _, batch in dataset.iterate(0):
         probs, out_lengths = predict(batch.features, batch.lengths)
         n = batch.size
@@ -91,7 +93,7 @@ def evaluate(predict: PredictFn, dataset, decode: DecodeFn, decoder: Decoder, on
             result.utterances.append(utt)
             if on_utterance is not None:
                 on_utterance(utt)
-    expected = len(dataset.utts) - sum(dataset.failed.values())
+    expected = scheduled - (sum(dataset.failed.values()) - failed_before)
     sources = {u.source for u in result.utterances}
     if result.count != expected or len(sources) != result.count:
         raise RuntimeError(

@@ -32,10 +32,10 @@ def stft_magnitude(audio: np.ndarray, n_fft: int, hop: int, window: str) -> np.n
     """
     half = n_fft // 2
     audio = np.asarray(audio, dtype=np.float64)
+    count = 1 + audio.shape[0] // hop
     if audio.shape[0] <= half:  # reflect padding needs more samples than the pad; zero-extend tiny clips
         audio = np.pad(audio, (0, half + 1 - audio.shape[0]))
     padded = np.pad(audio, half, mode=PAD_MODE)
-    count = 1 + (padded.shape[0] - n_fft) // hop
     frames = np.lib.stride_tricks.as_strided(
         padded, shape=(count, n_fft), strides=(padded.strides[0] * hop, padded.strides[0])
     )

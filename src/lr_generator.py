@@ -18,13 +18,13 @@ def get_lr(
         lr_init: initial learning rate.
         total_epochs, steps_per_epoch: schedule length.
         learning_anneal: divisor applied once per epoch after the constant phase (upstream hard-coded 1.1).
-        constant_epochs: epochs at lr_init; -1 means total_epochs // 2, as upstream.
+        constant_epochs: epochs at lr_init; -1 means total_epochs // 2 + 1, as upstream (epochs 0..total//2).
     Returns:
         (total_epochs * steps_per_epoch,) float32.
     """
     if total_epochs <= 0 or steps_per_epoch <= 0:
         raise ValueError("total_epochs and steps_per_epoch must be positive")
-    flat = total_epochs // 2 if constant_epochs < 0 else constant_epochs
+    flat = total_epochs // 2 + 1 if constant_epochs < 0 else constant_epochs
     epochs = np.arange(total_epochs)
-    per_epoch = lr_init / learning_anneal ** np.maximum(epochs - flat, 0)
+    per_epoch = lr_init / learning_anneal ** np.maximum(epochs - flat + 1, 0)
     return np.repeat(per_epoch, steps_per_epoch).astype(np.float32)

@@ -61,8 +61,9 @@ def rnn_input_size(sample_rate: int, window_size: float) -> int:
 def bucket_length(frames: int, per_octave: int = 4, minimum: int = 64) -> int:
     """The padded length of a batch whose longest clip has `frames` frames.
 
-    Lengths are rounded up to a grid with `per_octave` steps per doubling (at most ~19% padding for 4),
-    so a whole LibriSpeech epoch compiles only a few dozen static graph shapes. Always even, >= minimum.
+    Lengths are rounded up to a grid with `per_octave` steps per doubling (at most 25% padding for 4, less
+    for long clips), so a whole LibriSpeech epoch compiles only a few dozen static graph shapes. Always even,
+    >= minimum.
     """
     if frames <= minimum:
         return minimum

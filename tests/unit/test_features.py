@@ -94,12 +94,6 @@ def test_tiny_clips_work(samples: int) -> None:
     assert np.all(np.isfinite(s))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="features.stft_magnitude zero-extends clips of <= 160 samples to 161 and counts frames on the "
-    "extended length: 2 frames instead of 1 + samples // 160 = 1",
-)
 @pytest.mark.parametrize("samples", [1, 50, 159])
 def test_tiny_clips_follow_the_frame_formula(samples: int) -> None:
     assert spect(sine(440.0, samples)).shape[1] == shapes.num_frames(samples, HOP)

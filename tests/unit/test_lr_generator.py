@@ -44,12 +44,6 @@ def test_lab_defaults() -> None:
     assert np.all(np.diff(lr) <= 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="lr_generator.get_lr keeps constant_epochs + 1 epochs at lr_init (exponent max(epoch - k, 0)), "
-    "not the documented constant_epochs",
-)
 def test_explicit_constant_epochs_means_that_many_epochs_at_lr_init() -> None:
     lr = get_lr(1.0, total_epochs=4, steps_per_epoch=2, learning_anneal=2.0, constant_epochs=1)
     np.testing.assert_allclose(lr, [1.0, 1.0, 0.5, 0.5, 0.25, 0.25, 0.125, 0.125])

@@ -1,0 +1,73 @@
+"""Padding masks and the output-length formula, on the real MindSpore network."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+ms = pytest.importorskip("mindspore")
+pytestmark = pytest.mark.mindspore
+
+
+@pytest.fixture(scope="module")
+def net(labels):
+    from src.deepspeech2 import DeepSpeechModel
+
+    np.random.seed(3)
+    model = DeepSpeechModel(labels, 64, 3)
+    # Non-trivial batch-norm statistics so that padding would show if it leaked.
+    for bn in (model.conv.bn1, model.conv.bn2):
+        bn.moving_mean.set_data(ms.Tensor(np.random.uniform(-0.5, 0.5, 32).astype(np.float32)))
+        bn.moving_variance.set_data(ms.Tensor(np.random.uniform(0.5, 2.0, 32).astype(np.float32)))
+    model.set_train(False)
+    return model
+
+
+def test_same_clip_alone_and_batched_with_a_three_times_longer_clip(net):
+    rng = np.random.default_rng(0)
+    short = rng.standard_normal((161, 70)).astype(np.float32)
+    long = rng.standard_normal((161, 210)).astype(np.float32)
+    alone, alone_len = net(ms.Tensor(short[None, None]), ms.Tensor(np.array([70], np.int32)))
+    batch = np.zeros((2, 1, 161, 210), np.float32)
+    batch[0, 0, :, :70] = short
+    batch[1, 0] = long
+    both, both_len = net(ms.Tensor(batch), ms.Tensor(np.array([70, 210], np.int32)))
+    n = int(alone_len.asnumpy()[0])
+    assert n == 35 and list(both_len.asnumpy()) == [35, 105]
+    np.testing.assert_allclose(both.asnumpy()[:n, 0], alone.asnumpy()[:n, 0], atol=1e-4, rtol=0)
+
+
+def test_unmasked_network_would_depend_on_padding(labels, net):
+    """The control: without masks the same comparison differs, so the test above can fail."""
+    from src.deepspeech2 import DeepSpeechModel
+
+    plain = DeepSpeechModel(labels, 64, 3, masked=False)
+    ms.load_param_into_net(plain, {p.name: p for p in net.get_parameters()})
+    plain.set_train(False)
+    rng = np.random.default_rng(0)
+    short = rng.standard_normal((1, 1, 161, 70)).astype(np.float32)
+    padded = np.zeros((1, 1, 161, 210), np.float32)
+    padded[..., :70] = short
+    a = plain(ms.Tensor(short), ms.Tensor(np.array([70], np.int32)))[0].asnumpy()
+    b = plain(ms.Tensor(padded), ms.Tensor(np.array([70], np.int32)))[0].asnumpy()
+    assert np.abs(a - b[:35]).max() > 1e-3
+
+
+@pytest.mark.parametrize("frames", [1, 2, 3, 10, 11, 64, 99, 128, 257])
+def test_output_length_formula_matches_conv_output(net, frames):
+    from src import shapes
+
+    x = np.random.default_rng(frames).standard_normal((1, 1, 161, frames)).astype(np.float32)
+    conv_out, lengths = net.conv(ms.Tensor(x), ms.Tensor(np.array([frames], np.int32)))
+    assert conv_out.shape[2] == shapes.output_length(frames) == int(lengths.asnumpy()[0])
+    assert conv_out.shape[1] == shapes.conv_out_freq(161) and conv_out.shape[3] == 32
+    assert lengths.dtype == ms.int32
+
+
+def test_lengths_of_every_clip_in_a_padded_batch_are_integer_formula(net):
+    from src import shapes
+
+    lengths = np.arange(1, 129, dtype=np.int32)
+    x = np.zeros((len(lengths), 1, 161, 128), np.float32)
+    _, out = net.conv(ms.Tensor(x), ms.Tensor(lengths))
+    assert list(out.asnumpy()) == [shapes.output_length(int(n)) for n in lengths]
