@@ -6,7 +6,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 work=$(mkdir -p "${1:-sample}" && cd "${1:-sample}" && pwd)
 steps=${SAMPLE_STEPS:-10}
-bash "$ROOT/scripts/setup.sh"
+[[ "${SKIP_SETUP:-0}" == 1 ]] || bash "$ROOT/scripts/setup.sh"
 cd "$work"
 echo "== 1. sample corpus (espeak-ng) and LibriSpeech preparation"
 "$PYTHON" "$ROOT/tools/make_sample_corpus.py" --out-dir tars \

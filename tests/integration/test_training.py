@@ -1,0 +1,178 @@
+"""Loss cell, optimizer wiring (LR schedule, loss scale, clipping, weight decay, NaN skip) and the trainer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+ms = pytest.importorskip("mindspore")
+pytestmark = pytest.mark.mindspore
+
+from mindspore import Tensor, nn  # noqa: E402
+
+
+def tiny_net(labels, hidden=16, layers=1, seed=0):
+    from src.deepspeech2 import DeepSpeechModel
+
+    np.random.seed(seed)
+    return DeepSpeechModel(labels, hidden, layers)
+
+
+def toy_batch(seed=0, n=2, frames=40):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 1, 161, frames)).astype(np.float32)
+    lengths = np.array([frames, frames * 3 // 4][:n], np.int32)
+    x[1, :, :, lengths[1] :] = 0
+    labels = np.zeros((n, frames // 2), np.int32)
+    label_lengths = np.array([5, 3][:n], np.int32)
+    labels[0, :5] = [7, 0, 19, 26, 18]  # "G'S R" style ids, the apostrophe (0) included
+    labels[1, :3] = [1, 2, 1]
+    return x, lengths, labels, label_lengths
+
+
+def np_ctc(log_probs: np.ndarray, target: list[int], blank: int) -> float:
+    """Negative log-likelihood by the CTC forward recursion (log_probs (T, C))."""
+    ext = [blank]
+    for t in target:
+        ext += [t, blank]
+    alpha = np.full(len(ext), -np.inf)
+    alpha[0], alpha[1] = log_probs[0, blank], log_probs[0, ext[1]]
+    for t in range(1, log_probs.shape[0]):
+        prev = alpha.copy()
+        for s in range(len(ext)):
+            terms = [prev[s]] + ([prev[s - 1]] if s > 0 else [])
+            if s > 1 and ext[s] != blank and ext[s] != ext[s - 2]:
+                terms.append(prev[s - 2])
+            alpha[s] = np.logaddexp.reduce(terms) + log_probs[t, ext[s]]
+    return -float(np.logaddexp(alpha[-1], alpha[-2]))
+
+
+def test_loss_cell_equals_numpy_ctc_with_blank_last(labels):
+    from src.deepspeech2 import NetWithLossClass
+
+    net = tiny_net(labels)
+    net.set_train(False)
+    x, lengths, targets, target_lengths = toy_batch()
+    loss = NetWithLossClass(net, blank=len(labels) - 1)(*(Tensor(a) for a in (x, lengths, targets, target_lengths)))
+    logits, out_lengths = net(Tensor(x), Tensor(lengths))
+    logits, out_lengths = logits.asnumpy().astype(np.float64), out_lengths.asnumpy()
+    expected = []
+    for i in range(2):
+        lp = logits[: out_lengths[i], i]
+        lp = lp - np.logaddexp.reduce(lp, axis=1, keepdims=True)
+        expected.append(np_ctc(lp, list(targets[i, : target_lengths[i]]), blank=28))
+    assert np.isfinite(loss.asnumpy())
+    np.testing.assert_allclose(float(loss.asnumpy()), np.mean(expected), rtol=1e-4)
+
+
+def one_step_delta(labels, lr=1e-3, loss_scale=1.0, max_norm=0.0, weight_decay=0.0, batch=None):
+    from src.deepspeech2 import NetWithLossClass
+    from src.train_step import TrainOneStep, build_optimizer, set_learning_rate
+
+    net = tiny_net(labels)
+    before = {p.name: p.asnumpy().copy() for p in net.trainable_params()}
+    opt = build_optimizer(net, 0.5, (0.9, 0.999), 1e-8, weight_decay)
+    set_learning_rate(opt, lr)
+    step = TrainOneStep(NetWithLossClass(net, 28), opt, loss_scale, max_norm)
+    step.set_train()
+    loss, finite, norm = step(*(Tensor(a) for a in (batch or toy_batch())))
+    delta = {p.name: p.asnumpy() - before[p.name] for p in net.trainable_params()}
+    return delta, bool(finite.asnumpy()), float(norm.asnumpy()), step
+
+
+@pytest.mark.parametrize("lr", [1e-3, 2.5e-4])
+def test_adam_moves_weights_by_the_learning_rate_it_was_given(labels, lr):
+    # Adam's first bias-corrected step is lr * sign(grad): the step size IS the learning rate in use.
+    delta, finite, _, _ = one_step_delta(labels, lr=lr)
+    biggest = max(np.abs(d).max() for d in delta.values())
+    assert finite
+    assert biggest == pytest.approx(lr, rel=1e-3)
+
+
+def test_loss_scale_is_undone_exactly(labels):
+    # Upstream passed loss_scale to Adam without scaling the loss: gradients 1024x too small, eps 1024x too big.
+    plain, _, norm1, _ = one_step_delta(labels, loss_scale=1.0)
+    scaled, _, norm2, _ = one_step_delta(labels, loss_scale=1024.0)
+    assert norm1 == pytest.approx(norm2, rel=1e-4)
+    for name in plain:
+        np.testing.assert_allclose(scaled[name], plain[name], rtol=1e-3, atol=1e-9)
+
+
+def test_gradient_norm_is_clipped(labels):
+    from src.deepspeech2 import NetWithLossClass
+    from src.train_step import TrainOneStep
+
+    net = tiny_net(labels)
+    before = {p.name: p.asnumpy().copy() for p in net.trainable_params()}
+    sgd = nn.SGD(net.trainable_params(), learning_rate=1.0)  # delta = -clipped gradient
+    step = TrainOneStep(NetWithLossClass(net, 28), sgd, 1.0, max_norm=0.5)
+    step.set_train()
+    _, _, norm = step(*(Tensor(a) for a in toy_batch()))
+    moved = np.sqrt(sum(((p.asnumpy() - before[p.name]) ** 2).sum() for p in net.trainable_params()))
+    assert float(norm.asnumpy()) > 0.5
+    assert moved == pytest.approx(0.5, rel=1e-3)
+
+
+def test_weight_decay_reaches_weights_but_not_batch_norm(labels):
+    from src.train_step import build_optimizer
+
+    net = tiny_net(labels)
+    opt = build_optimizer(net, 3e-4, (0.9, 0.999), 1e-8, 1e-5)
+    decay = dict(zip([p.name for p in opt.parameters], opt.group_weight_decay))
+    assert decay["conv.conv1.weight"] == pytest.approx(1e-5)
+    assert decay["RNN.lstms.0.weight_hh_l0_reverse"] == pytest.approx(1e-5)
+    assert decay["fc.module.weight"] == pytest.approx(1e-5)
+    assert decay["conv.bn1.gamma"] == 0 and decay["RNN.lstms.0.bias_ih_l0"] == 0
+    assert float(opt.beta1.asnumpy()) == pytest.approx(0.9, rel=1e-6)
+    assert float(np.asarray(opt.eps.asnumpy() if hasattr(opt.eps, "asnumpy") else opt.eps)) == pytest.approx(1e-8)
+
+
+def test_non_finite_batch_is_skipped_and_counted(labels):
+    x, lengths, targets, target_lengths = toy_batch()
+    x[0, 0, 3, 3] = np.nan
+    delta, finite, _, step = one_step_delta(labels, batch=(x, lengths, targets, target_lengths))
+    assert not finite
+    assert all(np.all(d == 0) for d in delta.values())
+    assert int(step.skipped.asnumpy()) == 1
+
+
+@pytest.fixture()
+def digits_manifest(fsdd_dir, tmp_path):
+    rows = (fsdd_dir / "train.csv").read_text().splitlines()[200:208]
+    path = tmp_path / "train.csv"
+    path.write_text("".join(f"{fsdd_dir / w},{fsdd_dir / t}\n" for w, t in (r.split(",") for r in rows)))
+    return path
+
+
+def test_trainer_feeds_the_schedule_to_the_optimizer_and_rotates_checkpoints(labels, digits_manifest, tmp_path):
+    from src import config as C
+    from src.lr_generator import get_lr
+    from src.trainer import Trainer
+
+    cfg = C.TrainConfig()
+    C.apply_overrides(
+        cfg,
+        [
+            f"DataConfig.train_manifest={digits_manifest}",
+            "DataConfig.batch_size=4",
+            "TrainingConfig.epochs=3",
+            "ModelConfig.hidden_size=16",
+            "ModelConfig.hidden_layers=1",
+            "OptimConfig.learning_rate=1e-3",
+            "OptimConfig.learning_anneal=2.0",
+            "OptimConfig.constant_epochs=1",
+            "CheckpointConfig.save_checkpoint_steps=1",
+            "CheckpointConfig.keep_checkpoint_max=2",
+            f"CheckpointConfig.ckpt_path={tmp_path / 'run'}",
+        ],
+    )
+    cfg.DataConfig.labels_path = str(C.REPO_ROOT / "labels.json")
+    summary = Trainer(cfg).run()
+    expected = get_lr(1e-3, 3, 2, 2.0, 1)
+    assert summary.steps == 6
+    np.testing.assert_allclose(summary.lr_used, expected, rtol=1e-6)
+    np.testing.assert_allclose(summary.lr_used, [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4], rtol=1e-6)
+    kept = sorted(p.name for p in (tmp_path / "run").glob("DeepSpeech-*.ckpt"))
+    assert kept == ["DeepSpeech-3_1.ckpt", "DeepSpeech-3_2.ckpt"]
+    assert (tmp_path / "run" / "train_curve.csv").read_text().count("\n") == 7
+    assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
