@@ -1,4 +1,8 @@
-"""Evaluate a checkpoint: `python eval.py --pretrain_ckpt CKPT [--test_manifest CSV]` -> the lab's lines."""
+"""Evaluate a checkpoint: `python eval.py --pretrain_ckpt CKPT [--test_manifest CSV]` -> the lab's lines.
+
+Decoding is greedy by default; `--decoder beam [--lm_path LM --alpha A --beta B --beam_width W]` (LMConfig) uses
+beam search with an optional n-gram LM.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--test_manifest", default=None)
     parser.add_argument("--save_output", default=None, help="per-utterance results file (.csv or .json)")
     parser.add_argument("--quiet", action="store_true", help="only the summary line (no Ref/Hyp lines)")
+    from src.beam_decoder import add_decoder_args, decoder_overrides
     from src.cli import add_common_args
 
     add_common_args(parser)
-    return parser.parse_args(argv)
+    add_decoder_args(parser)
+    args = parser.parse_args(argv)
+    args.set = decoder_overrides(args) + args.set  # the flags are shorthands; an explicit --set still wins
+    return args
 
 
 def print_utterance(utt) -> None:
@@ -29,10 +37,12 @@ def print_utterance(utt) -> None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("GLOG_v", "3")
+    from deepspeech_pytorch.decoder import Decoder
+    from src.beam_decoder import build_decoder
     from src.cli import build_eval_config, log_config
     from src.dataset import create_dataset
-    from src.evaluation import write_results
-    from src.inference import evaluate_network, load_predictor
+    from src.evaluation import evaluate, write_results
+    from src.inference import cell_predict_fn, load_predictor
     from src.runtime import set_context, setup_logging
     from src.text import load_labels
 
@@ -47,8 +57,9 @@ def main(argv=None) -> int:
     d = cfg.DataConfig
     labels = load_labels(d.labels_path)
     data = create_dataset(d.test_manifest, labels, d.SpectConfig, d.batch_size, False, num_workers=d.num_workers)
-    net, _ = load_predictor(args.pretrain_ckpt, labels, d.SpectConfig, cfg.ModelConfig)
-    result = evaluate_network(net, data, labels, print_utterance if cfg.verbose else None)
+    decode = build_decoder(labels, cfg.LMConfig)
+    _, cell = load_predictor(args.pretrain_ckpt, labels, d.SpectConfig, cfg.ModelConfig)
+    result = evaluate(cell_predict_fn(cell), data, decode, Decoder(labels), print_utterance if cfg.verbose else None)
     if cfg.save_output:
         print(f"per-utterance results: {write_results(result, cfg.save_output)}")
     print(f"Test Summary \tAverage WER {result.wer * 100:.3f}\tAverage CER {result.cer * 100:.3f}\t")

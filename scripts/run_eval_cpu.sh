@@ -2,6 +2,7 @@
 # Evaluate on CPU: bash scripts/run_eval_cpu.sh CKPT [eval.py options...]
 #              or: bash scripts/run_eval_cpu.sh CKPT_DIR CKPT_NAME [eval.py options...]   (the lab's form)
 set -euo pipefail
+# shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 usage="Usage: bash $0 CKPT | CKPT_DIR CKPT_NAME [eval.py options...]"
 if ! is_positional "$@" || [[ "$1" == "-h" ]]; then

@@ -3,6 +3,7 @@
 #   set-up -> LibriSpeech-format tarballs -> wav/txt + JSON manifests -> CSV -> train -> eval -> export -> run it.
 # bash scripts/run_sample_pipeline.sh [WORK_DIR]      (default: ./sample)
 set -euo pipefail
+# shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 work=$(mkdir -p "${1:-sample}" && cd "${1:-sample}" && pwd)
 steps=${SAMPLE_STEPS:-10}

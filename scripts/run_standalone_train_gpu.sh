@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Train on one GPU: bash scripts/run_standalone_train_gpu.sh [DEVICE_ID] [PRETRAINED_CKPT] [train.py options...]
 set -euo pipefail
+# shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
   echo "Usage: bash $0 [DEVICE_ID] [PRETRAINED_CKPT] [train.py options...]"

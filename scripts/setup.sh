@@ -2,6 +2,7 @@
 # One-time set-up on a fresh machine (idempotent): system tools for the sample corpus, Python packages.
 # bash scripts/setup.sh
 set -euo pipefail
+# shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 missing=()
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
