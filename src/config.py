@@ -116,15 +116,15 @@ class CheckpointConfig:
 
 @dataclass
 class LMConfig:
-    """Decoding. greedy, or beam search with an optional n-gram LM."""
+    """Decoding: greedy, or pyctcdecode beam search with an optional n-gram LM (src/beam_decoder.py)."""
 
-    decoder_type: str = "greedy"
-    lm_path: str = ""
-    alpha: float = 1.818182
-    beta: float = 0.0
-    beam_width: int = 128
-    cutoff_top_n: int = 40
-    cutoff_prob: float = 1.0
+    decoder_type: str = "greedy"  # greedy | beam (eval/transcribe --decoder)
+    lm_path: str = ""  # ARPA (.arpa, .arpa.gz) or KenLM binary; beam only (--lm_path)
+    alpha: float = 1.818182  # LM weight: each word adds alpha * ln p_LM (--alpha)
+    beta: float = 0.0  # word insertion bonus added per word (--beta)
+    beam_width: int = 128  # (--beam_width)
+    cutoff_top_n: int = 40  # labels considered per frame: at most the top n ...
+    cutoff_prob: float = 1.0  # ... and only those within this cumulative probability (1.0: no cut)
 
 
 @dataclass
