@@ -15,6 +15,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--save_dir", default=None, help="run directory: checkpoints, logs, config.json, curves")
     parser.add_argument("--is_distributed", action="store_true", help="data-parallel run under msrun")
+    parser.add_argument("--resume", default="", help="training checkpoint, or a run directory (newest good one)")
     from src.cli import add_common_args
 
     add_common_args(parser)
@@ -28,6 +29,9 @@ def main(argv=None) -> int:
     from src.cli import build_train_config, log_config
     from src.runtime import set_context, setup_logging
 
+    if args.resume and args.config is None and args.save_dir is None:
+        found = C.find_run_config(os.path.join(args.resume, "x") if os.path.isdir(args.resume) else args.resume)
+        args.config, args.save_dir = (str(found), str(found.parent)) if found else (None, None)
     cfg = build_train_config(args)
     rank, world, make_reducer = 0, 1, None
     set_context(cfg.device_target, args.device_id)
@@ -43,6 +47,8 @@ def main(argv=None) -> int:
     from src.trainer import Trainer
 
     trainer = Trainer(cfg, args.pre_trained_model_path, rank, world, make_reducer)
+    if args.resume:
+        trainer.resume(args.resume)
     summary = trainer.run()
     print(
         f"training finished: {summary.steps} steps, {summary.skipped_steps} skipped, last loss {summary.last_loss:.4f}"

@@ -8,7 +8,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from src.checkpoint import save_atomic
+from src.checkpoint import CheckpointError, save_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +88,7 @@ class CheckpointSaver:
         self.prefix = prefix
         self.keep_max = keep_max
         self.enabled = enabled
+        self.failures = 0
         self.written: list[Path] = sorted(self.directory.glob(f"{prefix}-*_*.ckpt"), key=lambda p: p.stat().st_mtime)
 
     def save(self, cell, epoch: int, pos: int, global_step: int, extra: dict | None = None) -> Path | None:
@@ -98,7 +99,12 @@ class CheckpointSaver:
         state = {"epoch_num": epoch, "step_num": pos + 1, "global_step_num": global_step}
         state.update(extra or {})
         started = time.time()
-        save_atomic(cell, path, append_dict=state)
+        try:
+            save_atomic(cell, path, append_dict=state)
+        except CheckpointError as err:  # e.g. disk full: keep training, keep the previous checkpoints
+            self.failures += 1
+            logger.error("%s (previous checkpoints kept; %d failed saves so far)", err, self.failures)
+            return None
         if path in self.written:
             self.written.remove(path)
         self.written.append(path)

@@ -129,3 +129,56 @@ def save_atomic(save_obj, path: str | Path, append_dict: dict | None = None, ver
             raise CheckpointError(f"could not save checkpoint {path}: {err}") from err
         raise
     return path
+
+
+def _checkpoint_order(path: Path) -> tuple:
+    """Sort key: newest training position first (epoch, step from the `<prefix>-<epoch>_<step>.ckpt` name)."""
+    match = re.search(r"-(\d+)_(\d+)\.ckpt$", path.name)
+    return (int(match.group(1)), int(match.group(2)), path.stat().st_mtime) if match else (-1, -1, path.stat().st_mtime)
+
+
+def find_resume_checkpoint(path: str | Path) -> tuple[Path, dict]:
+    """A checkpoint file, or the newest readable `*-<epoch>_<step>.ckpt` in a directory, with its contents.
+
+    Broken files in a directory are reported and skipped; a broken file named directly raises.
+    Raises:
+        CheckpointError: nothing usable.
+    """
+    path = Path(path)
+    if path.is_file():
+        return path, load_param_dict(path)
+    if not path.is_dir():
+        raise CheckpointError(f"--resume: no such checkpoint file or directory: {path}")
+    candidates = sorted(
+        (p for p in path.glob("*_*.ckpt") if not p.name.startswith(".")), key=_checkpoint_order, reverse=True
+    )
+    for candidate in candidates:
+        try:
+            return candidate, load_param_dict(candidate)
+        except CheckpointError as err:
+            logger.warning("skipping unusable checkpoint: %s", err)
+    raise CheckpointError(f"--resume: no readable checkpoint in {path}")
+
+
+def restore_training_state(train_cell, params: dict, path: Path) -> dict:
+    """Load weights, Adam moments, step counters and LR into a TrainOneStep cell; return the loop position.
+
+    Returns:
+        {"epoch": epoch index, "step": batches done in that epoch, "global_step": steps done}.
+    Raises:
+        CheckpointError: the file lacks training state (weights-only files go to --pre_trained_model_path).
+    """
+    params, _ = rename_legacy_keys(params)
+    own = {p.name: p for p in train_cell.get_parameters()}
+    missing = [n for n in own if n not in params]
+    if missing or "epoch_num" not in params:
+        raise CheckpointError(
+            f"{path} is not a training checkpoint of this configuration (missing {missing[:6]}"
+            f"{' and the position' if 'epoch_num' not in params else ''}); use --pre_trained_model_path for weights"
+        )
+    mismatched = [n for n, p in own.items() if tuple(params[n].shape) != tuple(p.shape)]
+    if mismatched:
+        raise CheckpointError(f"{path} does not fit this configuration: shape mismatch in {mismatched[:6]}")
+    ms.load_param_into_net(train_cell, {n: params[n] for n in own}, strict_load=True)
+    position = {k: int(params[k].asnumpy().reshape(-1)[0]) for k in ("epoch_num", "step_num", "global_step_num")}
+    return {"epoch": position["epoch_num"], "step": position["step_num"], "global_step": position["global_step_num"]}

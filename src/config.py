@@ -144,7 +144,7 @@ class EvalConfig:
     """Everything eval.py needs."""
 
     device_target: str = "CPU"
-    save_output: str = "eval_results.csv"  # per-utterance results file (CSV, or JSON when it ends in .json)
+    save_output: str = ""  # per-utterance results (.csv, or .json); "" = eval_results.csv beside the checkpoint
     verbose: bool = True
     DataConfig: EvalDataConfig = field(default_factory=EvalDataConfig)
     ModelConfig: ModelConfig = field(default_factory=ModelConfig)

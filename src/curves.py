@@ -255,3 +255,29 @@ def plot_comparison(run_dirs: dict[str, Path], out_png: str | Path) -> Path:
             ax.legend()
     fig.suptitle("run comparison: " + " vs ".join(runs))
     return _save(fig, Path(out_png))
+
+
+def truncate_after(run_dir: str | Path, step: int) -> int:
+    """Drop curve rows logged after global step `step` (a resumed run re-does them); returns rows dropped."""
+    dropped = 0
+    for name, column in ((TRAIN_FILE, "step"), (VAL_FILE, "step")):
+        path = Path(run_dir) / name
+        if not path.is_file():
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        if not lines:
+            continue
+        index = lines[0].split(",").index(column)
+        kept = [lines[0]]
+        for line in lines[1:]:
+            cells = line.split(",")
+            try:
+                keep = int(float(cells[index])) <= step
+            except (ValueError, IndexError):
+                keep = False  # a row cut short by a crash
+            kept.append(line) if keep else None
+            dropped += not keep
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("\n".join(kept) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    return dropped

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +16,8 @@ from mindspore import Tensor
 from src import config as C
 from src.augment import Augmenter
 from src.callback import CheckpointSaver, ProgressLogger
-from src.checkpoint import load_network_weights
-from src.curves import CurveLogger, plot_curves
+from src.checkpoint import find_resume_checkpoint, load_network_weights, restore_training_state, save_atomic
+from src.curves import CurveLogger, plot_curves, truncate_after
 from src.dataset import create_dataset
 from src.deepspeech2 import DeepSpeechModel, NetWithLossClass
 from src.evaluation import EvalResult
@@ -34,6 +36,7 @@ class TrainSummary:
     checkpoints: list[Path] = field(default_factory=list)
     lr_used: list[float] = field(default_factory=list)  # what the optimizer held at each step
     val: list[tuple[int, float, float]] = field(default_factory=list)  # (epoch, wer, cer)
+    interrupted: str = ""  # the signal that stopped the run early, if any
 
 
 def build_network(labels: list[str], spect: C.SpectConfig, model: C.ModelConfig, masked: bool = True):
@@ -90,9 +93,17 @@ class Trainer:
             **common,
         )
         self.val_data = None
-        if d.val_manifest:
+        if d.val_manifest and rank == 0:  # validation runs on rank 0 only, over the whole validation set
             self.val_data = create_dataset(
-                d.val_manifest, self.labels, d.SpectConfig, d.batch_size, False, 0.0, d.skip_invalid, **common
+                d.val_manifest,
+                self.labels,
+                d.SpectConfig,
+                d.batch_size,
+                False,
+                0.0,
+                d.skip_invalid,
+                seed=t.seed,
+                num_workers=d.num_workers,
             )
         self.net = build_network(self.labels, d.SpectConfig, cfg.ModelConfig)
         if pretrained:
@@ -116,6 +127,39 @@ class Trainer:
         self.curves = CurveLogger(k.ckpt_path) if rank == 0 else None
         self.global_step, self.start_epoch, self.start_pos = 0, 0, 0
         self.best_wer = float("inf")
+        self.stop_signal = ""
+
+    def resume(self, path: str) -> Path:
+        """Continue from a training checkpoint (a file, or the newest readable one in a directory).
+
+        Weights, Adam moments, step counters, batch-norm statistics and the position in the epoch come back;
+        batch order and augmentation are functions of (seed, epoch, clip), so the run goes on as if never stopped.
+        """
+        path, params = find_resume_checkpoint(path)
+        position = restore_training_state(self.step_cell, params, path)
+        self.global_step = position["global_step"]
+        self.start_epoch, self.start_pos = position["epoch"], position["step"]
+        if self.start_pos >= self.steps_per_epoch:
+            self.start_epoch, self.start_pos = self.start_epoch + 1, 0
+        if self.curves:
+            truncate_after(self.cfg.CheckpointConfig.ckpt_path, self.global_step)
+        logger.info(
+            "resumed from %s: epoch %d, step %d (global step %d)",
+            path,
+            self.start_epoch + 1,
+            self.start_pos,
+            self.global_step,
+        )
+        return path
+
+    def _on_signal(self, signum, frame) -> None:
+        self.stop_signal = signal.Signals(signum).name
+        logger.warning("%s received: finishing the current step, then saving a checkpoint", self.stop_signal)
+
+    def _install_signal_handlers(self) -> dict:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
 
     def _one_step(self, batch) -> tuple[float, bool]:
         set_learning_rate(self.optimizer, float(self.lrs[min(self.global_step, len(self.lrs) - 1)]))
@@ -134,12 +178,10 @@ class Trainer:
         logger.info("epoch %d validation: WER %.3f CER %.3f (%d utterances)", epoch + 1, wer, cer, result.count)
         if self.curves:
             self.curves.log_eval(epoch + 1, self.global_step, wer, cer)
-        if wer < self.best_wer and self.rank == 0:
+        if wer < self.best_wer:
             self.best_wer = wer
             k = self.cfg.CheckpointConfig
             best = Path(k.ckpt_path) / f"{k.ckpt_file_name_prefix}-best.ckpt"
-            from src.checkpoint import save_atomic
-
             save_atomic(self.step_cell, best, append_dict={"epoch_num": epoch, "val_wer": wer})
             logger.info("new best validation WER %.3f: %s", wer, best)
 
@@ -149,6 +191,7 @@ class Trainer:
         progress = ProgressLogger(self.steps_per_epoch, t.epochs, t.log_interval, self.rank == 0)
         bad_in_row = 0
         hop_s = self.cfg.DataConfig.SpectConfig.window_stride
+        previous_handlers = self._install_signal_handlers()
         try:
             for epoch in range(self.start_epoch, t.epochs):
                 start = self.start_pos if epoch == self.start_epoch else 0
@@ -177,15 +220,31 @@ class Trainer:
                     if self.global_step % k.save_checkpoint_steps == 0 and pos + 1 < self.steps_per_epoch:
                         path = self.saver.save(self.step_cell, epoch, pos, self.global_step)
                         summary.checkpoints += [path] if path else []
+                    if self.stop_signal:
+                        break
                     if t.max_steps and self.global_step >= t.max_steps:
                         break
+                if self.stop_signal:
+                    summary.interrupted = self.stop_signal
+                    path = self.saver.save(self.step_cell, epoch, pos, self.global_step)
+                    summary.checkpoints += [path] if path else []
+                    logger.warning("stopped by %s; resume with --resume %s", self.stop_signal, k.ckpt_path)
+                    break
                 self._end_epoch(epoch, pos, summary)
                 if t.max_steps and self.global_step >= t.max_steps:
                     break
         finally:
+            for sig, handler in previous_handlers.items():
+                signal.signal(sig, handler)
             progress.close()
             if self.curves and summary.steps:
                 plot_curves(k.ckpt_path)
+        if self.world > 1:
+            from src.distributed import max_weight_spread
+
+            logger.info(
+                "ranks agree: weight spread across %d ranks = %.3g", self.world, max_weight_spread(self.net, self.world)
+            )
         if self.data.failed:
             logger.warning(
                 "%d clips could not be read and were skipped: %s",
