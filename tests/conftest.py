@@ -31,3 +31,17 @@ def fsdd_dir() -> Path:
     if not (FSDD / "train.csv").is_file():
         pytest.skip(f"FSDD sample data not found at {FSDD}")
     return FSDD
+
+
+@pytest.fixture()
+def digit_manifest(fsdd_dir, tmp_path):
+    """make(rows) -> a CSV (absolute paths) of the FSDD training clips at those row positions."""
+
+    def make(rows: list[int] | range, name: str = "digits.csv") -> Path:
+        lines = (fsdd_dir / "train.csv").read_text().splitlines()
+        pairs = (lines[i].split(",") for i in rows)
+        path = tmp_path / name
+        path.write_text("".join(f"{fsdd_dir / wav},{fsdd_dir / txt}\n" for wav, txt in pairs))
+        return path
+
+    return make

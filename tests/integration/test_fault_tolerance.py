@@ -19,11 +19,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture()
-def digits(fsdd_dir, tmp_path):
-    rows = (fsdd_dir / "train.csv").read_text().splitlines()[300:324]
-    path = tmp_path / "digits.csv"
-    path.write_text("".join(f"{fsdd_dir / w},{fsdd_dir / t}\n" for w, t in (r.split(",") for r in rows)))
-    return path
+def digits(digit_manifest):
+    return digit_manifest(range(300, 324))
 
 
 def tiny_cfg(manifest, run_dir, *extra):

@@ -10,16 +10,15 @@ ms = pytest.importorskip("mindspore")
 pytestmark = [pytest.mark.mindspore, pytest.mark.slow]
 
 
-def test_tiny_config_overfits_ten_clips(fsdd_dir, tmp_path, labels):
+def test_tiny_config_overfits_ten_clips(fsdd_dir, digit_manifest, tmp_path, labels):
     from src import config as C
     from src.dataset import create_dataset
     from src.inference import evaluate_network
     from src.trainer import Trainer
 
-    rows = (fsdd_dir / "train.csv").read_text().splitlines()
-    random.Random(0).shuffle(rows)
-    manifest = tmp_path / "ten.csv"
-    manifest.write_text("".join(f"{fsdd_dir / w},{fsdd_dir / t}\n" for w, t in (r.split(",") for r in rows[:10])))
+    order = list(range(len((fsdd_dir / "train.csv").read_text().splitlines())))
+    random.Random(0).shuffle(order)
+    manifest = digit_manifest(order[:10], "ten.csv")
     cfg = C.TrainConfig()
     C.apply_overrides(
         cfg,

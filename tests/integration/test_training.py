@@ -136,15 +136,8 @@ def test_non_finite_batch_is_skipped_and_counted(labels):
     assert int(step.skipped.asnumpy()) == 1
 
 
-@pytest.fixture()
-def digits_manifest(fsdd_dir, tmp_path):
-    rows = (fsdd_dir / "train.csv").read_text().splitlines()[200:208]
-    path = tmp_path / "train.csv"
-    path.write_text("".join(f"{fsdd_dir / w},{fsdd_dir / t}\n" for w, t in (r.split(",") for r in rows)))
-    return path
-
-
-def test_trainer_feeds_the_schedule_to_the_optimizer_and_rotates_checkpoints(labels, digits_manifest, tmp_path):
+def test_trainer_feeds_the_schedule_to_the_optimizer_and_rotates_checkpoints(labels, digit_manifest, tmp_path):
+    manifest = digit_manifest(range(200, 208))
     from src import config as C
     from src.lr_generator import get_lr
     from src.trainer import Trainer
@@ -153,7 +146,7 @@ def test_trainer_feeds_the_schedule_to_the_optimizer_and_rotates_checkpoints(lab
     C.apply_overrides(
         cfg,
         [
-            f"DataConfig.train_manifest={digits_manifest}",
+            f"DataConfig.train_manifest={manifest}",
             "DataConfig.batch_size=4",
             "TrainingConfig.epochs=3",
             "ModelConfig.hidden_size=16",
