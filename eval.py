@@ -60,8 +60,8 @@ def main(argv=None) -> int:
     decode = build_decoder(labels, cfg.LMConfig)
     _, cell = load_predictor(args.pretrain_ckpt, labels, d.SpectConfig, cfg.ModelConfig)
     result = evaluate(cell_predict_fn(cell), data, decode, Decoder(labels), print_utterance if cfg.verbose else None)
-    if cfg.save_output:
-        print(f"per-utterance results: {write_results(result, cfg.save_output)}")
+    out = cfg.save_output or os.path.join(os.path.dirname(os.path.abspath(args.pretrain_ckpt)), "eval_results.csv")
+    print(f"per-utterance results: {write_results(result, out)}")
     print(f"Test Summary \tAverage WER {result.wer * 100:.3f}\tAverage CER {result.cer * 100:.3f}\t")
     return 0
 

@@ -39,6 +39,7 @@ def main(argv=None) -> int:
     from src import config as C
     from src import transcription as T
     from src.beam_decoder import build_decoder, decoder_overrides
+    from src.cli import log_config
     from src.text import load_labels
 
     cfg = C.EvalConfig()
@@ -47,6 +48,7 @@ def main(argv=None) -> int:
     spect = cfg.DataConfig.SpectConfig
     C.validate_spect(spect)
     C.validate_model(cfg.ModelConfig)
+    log_config(cfg)
     labels = load_labels(C.resolve_path(args.labels_path))
     decoder = build_decoder(labels, cfg.LMConfig)
     if args.model_path.lower().endswith((".ckpt", ".mindir")):

@@ -37,7 +37,9 @@ AUDIO_SUFFIXES = {f".{name.lower()}" for name in sf.available_formats()} | {".mp
 QUIET_WINDOW_S = 0.02
 
 
-class Decoder(Protocol):
+class HypothesisDecoder(Protocol):
+    """GreedyCTCDecoder or BeamCTCDecoder (src/beam_decoder.py): posteriors (T', C) -> Hypothesis."""
+
     def hypothesis(self, probs: np.ndarray): ...
 
 
@@ -182,7 +184,7 @@ class Transcriber:
     """Segments, predicts and decodes whole files."""
 
     def __init__(
-        self, predictor: SegmentPredictor, decoder: Decoder, spect: SpectConfig, segment_seconds: float = 15.0
+        self, predictor: SegmentPredictor, decoder: HypothesisDecoder, spect: SpectConfig, segment_seconds: float = 15.0
     ) -> None:
         limit = predictor.max_seconds(spect)
         if limit is not None and segment_seconds > limit:
@@ -239,7 +241,7 @@ def srt_cues(words: Sequence[Word], max_words: int = 10, max_seconds: float = 5.
 
 def to_srt(transcript: Transcript) -> str:
     blocks = [
-        f"{i}\n{format_time(a)} --> {format_time(b)}\n{text.lower()}\n"
+        f"{i}\n{format_time(a)} --> {format_time(b)}\n{text}\n"
         for i, (a, b, text) in enumerate(srt_cues(transcript.words), start=1)
     ]
     return "\n".join(blocks)

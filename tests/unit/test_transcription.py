@@ -119,7 +119,7 @@ def test_srt_and_json_formats() -> None:
     transcript = T.Transcript("a.wav", 3662.0, "HELLO WORLD AGAIN", words, [{"start": 0.0, "end": 3662.0, "text": ""}])
     assert T.format_time(3661.5) == "01:01:01,500"
     assert T.to_srt(transcript) == (
-        "1\n00:00:00,500 --> 00:00:01,420\nhello world\n\n2\n01:01:01,500 --> 01:01:02,000\nagain\n"
+        "1\n00:00:00,500 --> 00:00:01,420\nHELLO WORLD\n\n2\n01:01:01,500 --> 01:01:02,000\nAGAIN\n"
     )
     doc = json.loads(T.to_json(transcript))
     assert doc["text"] == "HELLO WORLD AGAIN" and doc["words"][1] == {"word": "WORLD", "start": 1.0, "end": 1.42}
