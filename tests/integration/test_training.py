@@ -169,3 +169,33 @@ def test_trainer_feeds_the_schedule_to_the_optimizer_and_rotates_checkpoints(lab
     assert kept == ["DeepSpeech-3_1.ckpt", "DeepSpeech-3_2.ckpt"]
     assert (tmp_path / "run" / "train_curve.csv").read_text().count("\n") == 7
     assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
+
+
+def test_validation_each_epoch_keeps_the_best_checkpoint(labels, digit_manifest, tmp_path):
+    from src import config as C
+    from src.checkpoint import load_param_dict
+    from src.trainer import Trainer
+
+    train = digit_manifest(range(500, 508), "train.csv")
+    val = digit_manifest(range(900, 906), "val.csv")
+    cfg = C.TrainConfig()
+    C.apply_overrides(
+        cfg,
+        [
+            f"DataConfig.train_manifest={train}",
+            f"DataConfig.val_manifest={val}",
+            "DataConfig.batch_size=4",
+            "TrainingConfig.epochs=2",
+            "ModelConfig.hidden_size=16",
+            "ModelConfig.hidden_layers=1",
+            f"CheckpointConfig.ckpt_path={tmp_path / 'run'}",
+        ],
+    )
+    cfg.DataConfig.labels_path = str(C.REPO_ROOT / "labels.json")
+    summary = Trainer(cfg).run()
+    assert [epoch for epoch, _, _ in summary.val] == [0, 1]
+    assert all(0 <= wer <= 100 * 10 for _, wer, _ in summary.val)
+    best = load_param_dict(tmp_path / "run" / "DeepSpeech-best.ckpt")
+    assert float(best["val_wer"].asnumpy()) == pytest.approx(min(wer for _, wer, _ in summary.val), rel=1e-5)
+    rows = (tmp_path / "run" / "val_curve.csv").read_text().splitlines()
+    assert len(rows) == 3  # header + one row per epoch
