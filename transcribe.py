@@ -1,7 +1,7 @@
 """Transcribe audio: `python transcribe.py --model_path MODEL FILE_OR_DIR ... [--format text|json|srt]`.
 
-MODEL is a checkpoint (config.json of its run next to it), an exported .mindir or an exported .onnx file. Errors
-are reported per file on stderr and the other files still run; the exit status is 1 when any file failed.
+MODEL: a checkpoint (its run's config.json next to it), an exported .mindir or .onnx file. Errors are reported per
+file on stderr and the other files still run. Exit status: 0 all transcribed, 1 a file failed, 2 bad options.
 """
 
 from __future__ import annotations
@@ -32,10 +32,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    os.environ.setdefault("GLOG_v", "3")
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
+def build_transcriber(args: argparse.Namespace):
+    """Config (the run's config.json next to a checkpoint, flags, --set), decoder and model -> Transcriber."""
     from src import config as C
     from src import transcription as T
     from src.beam_decoder import build_decoder, decoder_overrides
@@ -51,12 +49,21 @@ def main(argv=None) -> int:
     log_config(cfg)
     labels = load_labels(C.resolve_path(args.labels_path))
     decoder = build_decoder(labels, cfg.LMConfig)
-    if args.model_path.lower().endswith((".ckpt", ".mindir")):
-        from src.runtime import set_context
+    model = T.load_segment_predictor(args.model_path, labels, spect, cfg.ModelConfig, args.frames, args.device_target)
+    return T.Transcriber(model, decoder, spect, args.segment_seconds)
 
-        set_context(args.device_target)
-    predictor = T.load_segment_predictor(args.model_path, labels, spect, cfg.ModelConfig, args.frames)
-    transcriber = T.Transcriber(predictor, decoder, spect, args.segment_seconds)
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("GLOG_v", "3")
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr)
+    from src import transcription as T
+
+    try:
+        transcriber = build_transcriber(args)
+    except (FileNotFoundError, ValueError, KeyError, ImportError) as err:
+        print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
+        return 2
     files, notes = T.expand_inputs(args.inputs, args.recursive)
     for note in notes:
         print(note, file=sys.stderr)

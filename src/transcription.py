@@ -369,12 +369,15 @@ def exported_frames(path: str | Path) -> tuple[int, int] | None:
     return int(values[0]), int(values[3])
 
 
-def load_segment_predictor(model_path: str, labels: list[str], spect: SpectConfig, model, frames: int = 0):
+def load_segment_predictor(
+    model_path: str, labels: list[str], spect: SpectConfig, model, frames: int = 0, device_target: str = "CPU"
+) -> SegmentPredictor:
     """A SegmentPredictor for a .ckpt (MindSpore cell), .mindir (GraphCell) or .onnx (onnxruntime) file.
 
     Args:
         model: ModelConfig of the network (checkpoints only).
         frames: static input frames of an exported model when the file does not say (0: read it from the file).
+        device_target: MindSpore device for .ckpt and .mindir (graph mode is set here; ONNX runs on the CPU).
     Raises:
         FileNotFoundError, ValueError naming the file.
     """
@@ -382,6 +385,10 @@ def load_segment_predictor(model_path: str, labels: list[str], spect: SpectConfi
     if not path.is_file():
         raise FileNotFoundError(f"model file not found: {path}")
     suffix = path.suffix.lower()
+    if suffix in (".ckpt", ".mindir"):
+        from src.runtime import set_context
+
+        set_context(device_target)
     if suffix == ".ckpt":
         from src.inference import cell_predict_fn, load_predictor
 
