@@ -71,3 +71,35 @@ def test_lengths_of_every_clip_in_a_padded_batch_are_integer_formula(net):
     x = np.zeros((len(lengths), 1, 161, 64), np.float32)
     _, out = net.conv(ms.Tensor(x), ms.Tensor(lengths))
     assert list(out.asnumpy()) == [shapes.output_length(int(n)) for n in lengths]
+
+
+@pytest.mark.parametrize(
+    ("cin", "kernel", "stride", "shape"),
+    [(1, (41, 11), (2, 2), (2, 1, 201, 40)), (32, (21, 11), (2, 1), (2, 32, 101, 30))],
+)
+def test_matmul_convolution_matches_nn_conv2d_values_and_gradients(cin, kernel, stride, shape):
+    from mindspore import Tensor, nn, ops
+
+    from src.deepspeech2 import MatmulConv2d
+
+    class Grads(nn.Cell):
+        def __init__(self, net, probe):
+            super().__init__()
+            self.net, self.probe, self.params = net, probe, net.trainable_params()
+            self.grad = ops.GradOperation(get_all=True, get_by_list=True)
+
+        def construct(self, x):
+            return self.grad(lambda y: (self.net(y) * self.probe).sum(), self.params)(x)
+
+    ref = nn.Conv2d(cin, 32, kernel, stride, pad_mode="valid")
+    ours = MatmulConv2d(cin, 32, kernel, stride)
+    ours.weight.set_data(ref.weight.data)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(shape).astype(np.float32)
+    out = ref(Tensor(x)).asnumpy()
+    np.testing.assert_allclose(ours(Tensor(x.transpose(0, 2, 3, 1))).asnumpy().transpose(0, 3, 1, 2), out, atol=1e-4)
+    probe = rng.standard_normal(out.shape).astype(np.float32)
+    (dx_ref,), (dw_ref,) = Grads(ref, Tensor(probe))(Tensor(x))
+    (dx,), (dw,) = Grads(ours, Tensor(probe.transpose(0, 2, 3, 1)))(Tensor(x.transpose(0, 2, 3, 1)))
+    np.testing.assert_allclose(dx.asnumpy().transpose(0, 3, 1, 2), dx_ref.asnumpy(), atol=1e-4)
+    np.testing.assert_allclose(dw.asnumpy(), dw_ref.asnumpy(), rtol=1e-5, atol=1e-3)
