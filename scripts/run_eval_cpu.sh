@@ -19,4 +19,5 @@ if [[ -d "$ckpt" ]]; then
   ckpt="$ckpt/$1"
   shift
 fi
-"$PYTHON" "$ROOT/eval.py" --device_target CPU --pretrain_ckpt "$(abs_file "$ckpt")" "$@" 2>&1 | tee "${LOG_FILE:-eval.log}"
+ckpt=$(abs_file "$ckpt")
+"$PYTHON" "$ROOT/eval.py" --device_target CPU --pretrain_ckpt "$ckpt" "$@" 2>&1 | tee "${LOG_FILE:-eval.log}"
