@@ -23,26 +23,6 @@ def digits(digit_manifest):
     return digit_manifest(range(300, 324))
 
 
-def tiny_cfg(manifest, run_dir, *extra):
-    from src import config as C
-
-    cfg = C.TrainConfig()
-    C.apply_overrides(
-        cfg,
-        [
-            f"DataConfig.train_manifest={manifest}",
-            "DataConfig.batch_size=4",
-            "TrainingConfig.epochs=1",
-            "ModelConfig.hidden_size=16",
-            "ModelConfig.hidden_layers=1",
-            f"CheckpointConfig.ckpt_path={run_dir}",
-            *extra,
-        ],
-    )
-    cfg.DataConfig.labels_path = str(REPO / "labels.json")
-    return cfg
-
-
 def small_cell(labels):
     from src.deepspeech2 import DeepSpeechModel, NetWithLossClass
     from src.train_step import TrainOneStep, build_optimizer
@@ -89,11 +69,11 @@ def test_failed_save_keeps_the_previous_checkpoint(labels, tmp_path, monkeypatch
     assert "fc.module.weight" in load_param_dict(first)
 
 
-def test_nan_batch_is_skipped_and_training_continues(digits, tmp_path):
+def test_nan_batch_is_skipped_and_training_continues(digits, tiny_train_config):
     from src.dataset import SpeechDataset
     from src.trainer import Trainer
 
-    trainer = Trainer(tiny_cfg(digits, tmp_path / "run"))
+    trainer = Trainer(tiny_train_config(digits))
     real_make_batch = SpeechDataset.make_batch
     calls = []
 

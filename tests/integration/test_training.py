@@ -136,30 +136,21 @@ def test_non_finite_batch_is_skipped_and_counted(labels):
     assert int(step.skipped.asnumpy()) == 1
 
 
-def test_trainer_feeds_the_schedule_to_the_optimizer_and_rotates_checkpoints(labels, digit_manifest, tmp_path):
-    manifest = digit_manifest(range(200, 208))
-    from src import config as C
+def test_trainer_feeds_the_schedule_to_the_optimizer_and_rotates_checkpoints(
+    digit_manifest, tiny_train_config, tmp_path
+):
     from src.lr_generator import get_lr
     from src.trainer import Trainer
 
-    cfg = C.TrainConfig()
-    C.apply_overrides(
-        cfg,
-        [
-            f"DataConfig.train_manifest={manifest}",
-            "DataConfig.batch_size=4",
-            "TrainingConfig.epochs=3",
-            "ModelConfig.hidden_size=16",
-            "ModelConfig.hidden_layers=1",
-            "OptimConfig.learning_rate=1e-3",
-            "OptimConfig.learning_anneal=2.0",
-            "OptimConfig.constant_epochs=1",
-            "CheckpointConfig.save_checkpoint_steps=1",
-            "CheckpointConfig.keep_checkpoint_max=2",
-            f"CheckpointConfig.ckpt_path={tmp_path / 'run'}",
-        ],
+    cfg = tiny_train_config(
+        digit_manifest(range(200, 208)),
+        "TrainingConfig.epochs=3",
+        "OptimConfig.learning_rate=1e-3",
+        "OptimConfig.learning_anneal=2.0",
+        "OptimConfig.constant_epochs=1",
+        "CheckpointConfig.save_checkpoint_steps=1",
+        "CheckpointConfig.keep_checkpoint_max=2",
     )
-    cfg.DataConfig.labels_path = str(C.REPO_ROOT / "labels.json")
     summary = Trainer(cfg).run()
     expected = get_lr(1e-3, 3, 2, 2.0, 1)
     assert summary.steps == 6
@@ -171,27 +162,14 @@ def test_trainer_feeds_the_schedule_to_the_optimizer_and_rotates_checkpoints(lab
     assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
 
 
-def test_validation_each_epoch_keeps_the_best_checkpoint(labels, digit_manifest, tmp_path):
-    from src import config as C
+def test_validation_each_epoch_keeps_the_best_checkpoint(digit_manifest, tiny_train_config, tmp_path):
     from src.checkpoint import load_param_dict
     from src.trainer import Trainer
 
-    train = digit_manifest(range(500, 508), "train.csv")
     val = digit_manifest(range(900, 906), "val.csv")
-    cfg = C.TrainConfig()
-    C.apply_overrides(
-        cfg,
-        [
-            f"DataConfig.train_manifest={train}",
-            f"DataConfig.val_manifest={val}",
-            "DataConfig.batch_size=4",
-            "TrainingConfig.epochs=2",
-            "ModelConfig.hidden_size=16",
-            "ModelConfig.hidden_layers=1",
-            f"CheckpointConfig.ckpt_path={tmp_path / 'run'}",
-        ],
+    cfg = tiny_train_config(
+        digit_manifest(range(500, 508), "train.csv"), f"DataConfig.val_manifest={val}", "TrainingConfig.epochs=2"
     )
-    cfg.DataConfig.labels_path = str(C.REPO_ROOT / "labels.json")
     summary = Trainer(cfg).run()
     assert [epoch for epoch, _, _ in summary.val] == [0, 1]
     assert all(0 <= wer <= 100 * 10 for _, wer, _ in summary.val)
