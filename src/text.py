@@ -49,8 +49,3 @@ def encode(text: str, labels: list[str]) -> list[int]:
         return [index[c] for c in text]
     except KeyError as err:
         raise ValueError(f"character {err.args[0]!r} is not in the labels") from None
-
-
-def decode_ids(ids: list[int], labels: list[str]) -> str:
-    """Map label ids back to text (no CTC collapsing)."""
-    return "".join(labels[i] for i in ids)
