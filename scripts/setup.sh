@@ -17,5 +17,9 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   $sudo env TMPDIR=/var/tmp apt-get update -qq
   $sudo env TMPDIR=/var/tmp DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-"$PYTHON" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements.txt" "pytest>=7" "ruff>=0.5" "requests>=2.28" "selenium>=4.15"
+# Test/dev tools; librosa checks our STFT against the library the official checkpoints' features came from.
+# kenlm-ex: a KenLM wheel (the `kenlm` module) so KenLM binaries load and the KenLM tests run.
+# requests + selenium: the server's API and browser tests.
+"$PYTHON" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements.txt" "pytest>=7" "ruff>=0.5" \
+  "librosa>=0.10" "kenlm-ex>=0.2.1" "requests>=2.28" "selenium>=4.15"
 "$PYTHON" -c "import mindspore, numpy; print('mindspore', mindspore.__version__, 'numpy', numpy.__version__)"
