@@ -111,3 +111,13 @@ def test_child_killed_by_a_signal_is_named():
     code = "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"
     result = ts.run_child([sys.executable, "-c", code], timeout_s=60)
     assert result.failure.startswith("killed by SIGKILL (out of memory?) (rc -9)")
+
+
+def test_missing_torch_is_one_clear_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(ts, "torch_available", lambda: "No module named 'torch'")
+    history = tmp_path / "history.jsonl"
+    assert ts.main(["--only", "torch", "--history", str(history)]) == 2  # nothing left to measure
+    out = capsys.readouterr().out
+    assert "PyTorch reference skipped: `import torch` failed (No module named 'torch'); install it with: pip" in out
+    assert "CPU: " in out and "flags: AVX2 " in out
+    assert not history.exists()
