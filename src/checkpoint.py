@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -108,6 +109,84 @@ def load_network_weights(network: ms.nn.Cell, path: str | Path, strict: bool = T
     return report
 
 
+# Bytes per element of the tensor types a checkpoint holds; other types are parsed but not size-checked.
+_ITEM_BYTES = {"Float32": 4, "Float16": 2, "BFloat16": 2, "Float64": 8, "Int64": 8, "Int32": 4, "Int16": 2,
+               "Int8": 1, "UInt8": 1, "Bool": 1}  # fmt: skip
+_CRC_TRAILER = b"crc_num"  # MindSpore's crc_check=True appends b"crc_num" + a 10-byte number
+
+
+def _read_varint(f) -> int | None:
+    """One protobuf varint from a binary file; None at a clean end of file."""
+    result, shift = 0, 0
+    while True:
+        byte = f.read(1)
+        if not byte:
+            if shift:
+                raise CheckpointError("ends inside a length field")
+            return None
+        result |= (byte[0] & 0x7F) << shift
+        if byte[0] < 0x80:
+            return result
+        shift += 7
+        if shift > 63:
+            raise CheckpointError("has a malformed length field")
+
+
+def verify_checkpoint_file(path: str | Path) -> int:
+    """Check that a .ckpt file parses completely, reading one tensor at a time (never the whole file).
+
+    A MindSpore checkpoint is a protobuf `Checkpoint` whose entries (field 1) each hold a name and a tensor; every
+    entry is read, parsed and its byte count compared with its shape, so a truncated or garbled file is caught while
+    memory stays at the size of the largest tensor (about 21 MB for the full model).
+    Returns:
+        the number of entries.
+    Raises:
+        CheckpointError: naming the file and the first problem.
+    """
+    from google.protobuf.message import DecodeError
+    from mindspore.train.checkpoint_pb2 import Checkpoint  # MindSpore's own schema for the entries
+
+    path = Path(path)
+    size, count = path.stat().st_size, 0
+    try:
+        with open(path, "rb") as f:
+            while True:
+                at = f.tell()
+                if size - at == len(_CRC_TRAILER) + 10 and f.read(len(_CRC_TRAILER)) == _CRC_TRAILER:
+                    break
+                f.seek(at)
+                key = _read_varint(f)
+                if key is None:
+                    break
+                if key != 0x0A:  # field 1, length-delimited
+                    raise CheckpointError(f"has an unexpected field at byte {at}")
+                length = _read_varint(f)
+                if length is None or f.tell() + length > size:
+                    raise CheckpointError(f"is truncated: entry {count} at byte {at} runs past the end")
+                entry = Checkpoint.Value.FromString(f.read(length))
+                _check_entry(entry)
+                count += 1
+    except CheckpointError as err:
+        raise CheckpointError(f"checkpoint {path} {err}") from None
+    except (DecodeError, ValueError, OSError) as err:  # the bytes are not a checkpoint entry
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {type(err).__name__}: {err}") from None
+    if count == 0:
+        raise CheckpointError(f"checkpoint {path} holds no parameters")
+    return count
+
+
+def _check_entry(entry) -> None:
+    """An entry's tensor must have exactly the bytes its shape and type say."""
+    item = _ITEM_BYTES.get(entry.tensor.tensor_type)
+    if not entry.tag or item is None:
+        return
+    expected = math.prod(entry.tensor.dims) * item
+    if len(entry.tensor.tensor_content) != expected:
+        raise CheckpointError(
+            f"is corrupt: {entry.tag} holds {len(entry.tensor.tensor_content)} bytes, its shape needs {expected}"
+        )
+
+
 def save_atomic(save_obj, path: str | Path, append_dict: dict | None = None, verify: bool = True) -> Path:
     """Write a checkpoint to a temporary file, check it reads back, then rename it into place.
 
@@ -119,7 +198,7 @@ def save_atomic(save_obj, path: str | Path, append_dict: dict | None = None, ver
     try:
         ms.save_checkpoint(save_obj, str(tmp), append_dict=append_dict)
         if verify:
-            load_param_dict(tmp)
+            verify_checkpoint_file(tmp)  # streamed: never the whole file in memory
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
