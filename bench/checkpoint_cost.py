@@ -108,7 +108,7 @@ def main(argv=None) -> int:
     from mindspore import Parameter, Tensor
 
     from src.callback import CheckpointSaver
-    from src.checkpoint import save_atomic, verify_checkpoint_file
+    from src.checkpoint import save_atomic, verify_crc
 
     ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
 
@@ -143,7 +143,7 @@ def main(argv=None) -> int:
         saver.wait()
         finished.append(time.perf_counter() - t0)
     med = {k: float(np.median(v)) for k, v in (("b", blocking), ("h", held), ("f", finished))}
-    print(f"blocking save (write + streamed check + fsync + rename), {args.repeats} runs: median {med['b']:.2f} s, "
+    print(f"blocking save (write + streamed CRC check + fsync + rename), {args.repeats} runs: median {med['b']:.2f} s, "
           f"max {max(blocking):.2f} s held in the step loop")  # fmt: skip
     print(f"background save: step loop held median {med['h']:.2f} s, max {max(held):.2f} s (parameter copy); "
           f"file in place after median {med['f']:.2f} s")  # fmt: skip
@@ -167,7 +167,7 @@ def main(argv=None) -> int:
           f"({len(during)} steps, x{d / a:.2f})")  # fmt: skip
 
     newest = saver.written[-1]
-    v_s, v_mb = peak_rss_mb_during(lambda: verify_checkpoint_file(newest))
+    v_s, v_mb = peak_rss_mb_during(lambda: verify_crc(newest))
     l_s, l_mb = peak_rss_mb_during(lambda: ms.load_checkpoint(str(newest)))
     print(f"read-back check: streamed {v_s:.2f} s, +{v_mb:.0f} MB peak; mindspore.load_checkpoint {l_s:.2f} s, "
           f"+{l_mb:.0f} MB peak")  # fmt: skip

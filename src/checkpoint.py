@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-import math
-import os
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import mindspore as ms
+
+from src.atomic import AtomicWriteError, CorruptWrite, atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -32,18 +33,35 @@ class CheckpointError(ValueError):
 
 
 def load_param_dict(path: str | Path) -> dict:
-    """Read a .ckpt into {name: Parameter}; truncated or corrupt files raise CheckpointError naming them."""
+    """Read a .ckpt into {name: Parameter}, checking its CRC when it has one (older files without: loaded as is).
+
+    Raises:
+        CheckpointError: missing, empty, truncated, corrupt or bit-flipped (CRC mismatch) file, or not enough
+            memory to read it; the message names the file and says which.
+    """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"checkpoint not found: {path}" + (" (it is a directory)" if path.is_dir() else ""))
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint is empty: {path}")
     try:
-        params = ms.load_checkpoint(str(path))
+        with_crc = has_crc(path)
+        if with_crc:
+            verify_crc(path)  # streaming, so a damaged file is named before MindSpore reads it all into memory
+        params = ms.load_checkpoint(str(path), crc_check=with_crc)
+    except CorruptWrite as err:
+        raise CheckpointError(f"checkpoint {path} is damaged: {err}; it cannot be used") from None
+    except MemoryError:
+        raise CheckpointError(f"checkpoint {path} could not be read: not enough memory") from None
     except (ValueError, RuntimeError, TypeError, OSError) as err:
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {str(err).splitlines()[0]}") from None
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if "available memory" in first or "not enough memory" in first:
+            raise CheckpointError(f"checkpoint {path} could not be read: not enough free memory ({first})") from None
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {first}") from None
     if not params:
         raise CheckpointError(f"checkpoint {path} holds no parameters")
+    if not with_crc:
+        logger.info("%s has no CRC (an older or model-zoo checkpoint): loaded without an integrity check", path)
     return params
 
 
@@ -109,105 +127,77 @@ def load_network_weights(network: ms.nn.Cell, path: str | Path, strict: bool = T
     return report
 
 
-# Bytes per element of the tensor types a checkpoint holds; other types are parsed but not size-checked.
-_ITEM_BYTES = {"Float32": 4, "Float16": 2, "BFloat16": 2, "Float64": 8, "Int64": 8, "Int32": 4, "Int16": 2,
-               "Int8": 1, "UInt8": 1, "Bool": 1}  # fmt: skip
-_CRC_TRAILER = b"crc_num"  # MindSpore's crc_check=True appends b"crc_num" + a 10-byte number
+CRC_TRAILER = b"crc_num"  # MindSpore's crc_check=True ends the file with b"crc_num" + 10-byte big-endian CRC32
+CRC_TRAILER_SIZE = len(CRC_TRAILER) + 10
 
 
-def _read_varint(f) -> int | None:
-    """One protobuf varint from a binary file; None at a clean end of file."""
-    result, shift = 0, 0
-    while True:
-        byte = f.read(1)
-        if not byte:
-            if shift:
-                raise CheckpointError("ends inside a length field")
-            return None
-        result |= (byte[0] & 0x7F) << shift
-        if byte[0] < 0x80:
-            return result
-        shift += 7
-        if shift > 63:
-            raise CheckpointError("has a malformed length field")
-
-
-def verify_checkpoint_file(path: str | Path) -> int:
-    """Check that a .ckpt file parses completely, reading one tensor at a time (never the whole file).
-
-    A MindSpore checkpoint is a protobuf `Checkpoint` whose entries (field 1) each hold a name and a tensor; every
-    entry is read, parsed and its byte count compared with its shape, so a truncated or garbled file is caught while
-    memory stays at the size of the largest tensor (about 21 MB for the full model).
-    Returns:
-        the number of entries.
-    Raises:
-        CheckpointError: naming the file and the first problem.
-    """
-    from google.protobuf.message import DecodeError
-    from mindspore.train.checkpoint_pb2 import Checkpoint  # MindSpore's own schema for the entries
-
+def has_crc(path: str | Path) -> bool:
+    """True when the file ends with MindSpore's CRC trailer (written by save_checkpoint(crc_check=True))."""
     path = Path(path)
-    size, count = path.stat().st_size, 0
-    try:
-        with open(path, "rb") as f:
-            while True:
-                at = f.tell()
-                if size - at == len(_CRC_TRAILER) + 10 and f.read(len(_CRC_TRAILER)) == _CRC_TRAILER:
-                    break
-                f.seek(at)
-                key = _read_varint(f)
-                if key is None:
-                    break
-                if key != 0x0A:  # field 1, length-delimited
-                    raise CheckpointError(f"has an unexpected field at byte {at}")
-                length = _read_varint(f)
-                if length is None or f.tell() + length > size:
-                    raise CheckpointError(f"is truncated: entry {count} at byte {at} runs past the end")
-                entry = Checkpoint.Value.FromString(f.read(length))
-                _check_entry(entry)
-                count += 1
-    except CheckpointError as err:
-        raise CheckpointError(f"checkpoint {path} {err}") from None
-    except (DecodeError, ValueError, OSError) as err:  # the bytes are not a checkpoint entry
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {type(err).__name__}: {err}") from None
-    if count == 0:
-        raise CheckpointError(f"checkpoint {path} holds no parameters")
-    return count
+    size = path.stat().st_size
+    if size < CRC_TRAILER_SIZE:
+        return False
+    with open(path, "rb") as f:
+        f.seek(size - CRC_TRAILER_SIZE)
+        return f.read(len(CRC_TRAILER)) == CRC_TRAILER
 
 
-def _check_entry(entry) -> None:
-    """An entry's tensor must have exactly the bytes its shape and type say."""
-    item = _ITEM_BYTES.get(entry.tensor.tensor_type)
-    if not entry.tag or item is None:
-        return
-    expected = math.prod(entry.tensor.dims) * item
-    if len(entry.tensor.tensor_content) != expected:
-        raise CheckpointError(
-            f"is corrupt: {entry.tag} holds {len(entry.tensor.tensor_content)} bytes, its shape needs {expected}"
-        )
+def verify_crc(path: str | Path, chunk: int = 1 << 20) -> None:
+    """Check a checkpoint against its CRC trailer, streaming (memory use is one chunk, whatever the file size).
+
+    Raises:
+        CorruptWrite: no trailer (cut short) or the CRC differs: the file is proven bad.
+        OSError: the file could not be read (proves nothing about its content).
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if not has_crc(path):
+        raise CorruptWrite(f"{path} has no CRC trailer (cut short?)")
+    crc, remaining = 0, size - CRC_TRAILER_SIZE
+    with open(path, "rb") as f:
+        while remaining:
+            block = f.read(min(chunk, remaining))
+            if not block:
+                raise CorruptWrite(f"{path} ended early")
+            crc = zlib.crc32(block, crc)
+            remaining -= len(block)
+        stored = int.from_bytes(f.read(CRC_TRAILER_SIZE)[len(CRC_TRAILER) :], "big")
+    if crc != stored:
+        raise CorruptWrite(f"{path} fails its CRC check (stored {stored:#010x}, computed {crc:#010x})")
+
+
+def _mindspore_temp(tmp: Path) -> list[Path]:
+    """save_checkpoint writes `<name without .ckpt>.tmp` first and renames it; a failure can leave that file."""
+    return [tmp.with_suffix(".tmp")]
 
 
 def save_atomic(save_obj, path: str | Path, append_dict: dict | None = None, verify: bool = True) -> Path:
-    """Write a checkpoint to a temporary file, check it reads back, then rename it into place.
+    """Write a checkpoint with a CRC through src.atomic: temp file, streaming CRC check, fsync, rename.
 
-    A failed write (disk full, say) raises with the path and leaves any previous file at `path` intact.
+    Only a file proven bad by its CRC is discarded; one that merely cannot be read back is kept (logged).
+    Raises:
+        CheckpointError: the save failed (disk full, say); the path and the reason are named, no partial file is
+            left and any previous file at `path` is intact.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.ckpt")  # save_checkpoint insists on the .ckpt suffix
+
+    def produce(tmp: Path) -> None:
+        ms.save_checkpoint(save_obj, str(tmp), append_dict=append_dict, crc_check=True)
+
     try:
-        ms.save_checkpoint(save_obj, str(tmp), append_dict=append_dict)
-        if verify:
-            verify_checkpoint_file(tmp)  # streamed: never the whole file in memory
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        tmp.unlink(missing_ok=True)
-        if isinstance(err, (OSError, RuntimeError, ValueError)):
-            raise CheckpointError(f"could not save checkpoint {path}: {err}") from err
-        raise
-    return path
+        return atomic_write(
+            path, produce, verify=verify_crc if verify else None, keep_suffix=True, leftovers=_mindspore_temp
+        )
+    except AtomicWriteError as err:
+        raise CheckpointError(f"could not save checkpoint: {err}") from err
+
+
+def try_save(save_obj, path: str | Path, append_dict: dict | None = None, what: str = "checkpoint") -> Path | None:
+    """`save_atomic` that logs a failure (path and reason) and returns None: training goes on."""
+    try:
+        return save_atomic(save_obj, path, append_dict)
+    except CheckpointError as err:
+        logger.error("%s not saved: %s", what, err)
+        return None
 
 
 def _checkpoint_order(path: Path) -> tuple:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from src.atomic import write_text
+
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -233,13 +235,7 @@ def update_from_dict(cfg: Any, data: dict, prefix: str = "", strict: bool = Fals
 
 def save_config(cfg: Any, directory: str | Path) -> Path:
     """Write the resolved config as `<directory>/config.json` (atomically)."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / CONFIG_FILE_NAME
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(to_dict(cfg), indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text(Path(directory) / CONFIG_FILE_NAME, json.dumps(to_dict(cfg), indent=2, sort_keys=False) + "\n")
 
 
 def find_run_config(ckpt_path: str | Path) -> Path | None:

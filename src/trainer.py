@@ -16,8 +16,8 @@ from mindspore import Tensor
 from src import config as C
 from src.augment import Augmenter
 from src.callback import CheckpointSaver, ProgressLogger
-from src.checkpoint import find_resume_checkpoint, load_network_weights, restore_training_state, save_atomic
-from src.curves import CurveLogger, plot_curves, truncate_after
+from src.checkpoint import find_resume_checkpoint, load_network_weights, restore_training_state, try_save
+from src.curves import CurveLogger, truncate_after, try_plot_curves
 from src.dataset import create_dataset
 from src.deepspeech2 import DeepSpeechModel, NetWithLossClass
 from src.evaluation import EvalResult
@@ -189,8 +189,8 @@ class Trainer:
             self.best_wer = wer
             k = self.cfg.CheckpointConfig
             best = Path(k.ckpt_path) / f"{k.ckpt_file_name_prefix}-best.ckpt"
-            save_atomic(self.step_cell, best, append_dict={"epoch_num": epoch, "val_wer": wer})
-            logger.info("new best validation WER %.3f: %s", wer, best)
+            if try_save(self.step_cell, best, {"epoch_num": epoch, "val_wer": wer}, "best checkpoint"):
+                logger.info("new best validation WER %.3f: %s", wer, best)
 
     def run(self) -> TrainSummary:
         t, k = self.cfg.TrainingConfig, self.cfg.CheckpointConfig
@@ -248,7 +248,7 @@ class Trainer:
                 signal.signal(sig, handler)
             progress.close()
             if self.curves and summary.steps:
-                plot_curves(k.ckpt_path)
+                try_plot_curves(k.ckpt_path)
         if self.world > 1:
             from src.distributed import max_weight_spread
 

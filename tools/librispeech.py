@@ -51,6 +51,7 @@ from tqdm import tqdm
 if __package__ in (None, ""):  # run as `python tools/librispeech.py`: make the repo's `src` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from src.atomic import write_bytes
 from src.audio import AudioError, audio_duration, resample, to_mono
 from src.text import clean_transcript
 
@@ -192,17 +193,7 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = False) -> None:
     Args:
         durable: fsync before the rename (manifests and markers; per-utterance files only need to survive SIGKILL).
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_bytes(path, data, durable=durable)
 
 
 def remove_stale_temps(directory: Path) -> int:
