@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import mindspore as ms
+
+from src.atomic import AtomicWriteError, CorruptWrite, atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -31,18 +33,35 @@ class CheckpointError(ValueError):
 
 
 def load_param_dict(path: str | Path) -> dict:
-    """Read a .ckpt into {name: Parameter}; truncated or corrupt files raise CheckpointError naming them."""
+    """Read a .ckpt into {name: Parameter}, checking its CRC when it has one (older files without: loaded as is).
+
+    Raises:
+        CheckpointError: missing, empty, truncated, corrupt or bit-flipped (CRC mismatch) file, or not enough
+            memory to read it; the message names the file and says which.
+    """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"checkpoint not found: {path}" + (" (it is a directory)" if path.is_dir() else ""))
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint is empty: {path}")
     try:
-        params = ms.load_checkpoint(str(path))
+        with_crc = has_crc(path)
+        if with_crc:
+            verify_crc(path)  # streaming, so a damaged file is named before MindSpore reads it all into memory
+        params = ms.load_checkpoint(str(path), crc_check=with_crc)
+    except CorruptWrite as err:
+        raise CheckpointError(f"checkpoint {path} is damaged: {err}; it cannot be used") from None
+    except MemoryError:
+        raise CheckpointError(f"checkpoint {path} could not be read: not enough memory") from None
     except (ValueError, RuntimeError, TypeError, OSError) as err:
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {str(err).splitlines()[0]}") from None
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if "available memory" in first or "not enough memory" in first:
+            raise CheckpointError(f"checkpoint {path} could not be read: not enough free memory ({first})") from None
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {first}") from None
     if not params:
         raise CheckpointError(f"checkpoint {path} holds no parameters")
+    if not with_crc:
+        logger.info("%s has no CRC (an older or model-zoo checkpoint): loaded without an integrity check", path)
     return params
 
 
@@ -108,27 +127,77 @@ def load_network_weights(network: ms.nn.Cell, path: str | Path, strict: bool = T
     return report
 
 
-def save_atomic(save_obj, path: str | Path, append_dict: dict | None = None, verify: bool = True) -> Path:
-    """Write a checkpoint to a temporary file, check it reads back, then rename it into place.
+CRC_TRAILER = b"crc_num"  # MindSpore's crc_check=True ends the file with b"crc_num" + 10-byte big-endian CRC32
+CRC_TRAILER_SIZE = len(CRC_TRAILER) + 10
 
-    A failed write (disk full, say) raises with the path and leaves any previous file at `path` intact.
+
+def has_crc(path: str | Path) -> bool:
+    """True when the file ends with MindSpore's CRC trailer (written by save_checkpoint(crc_check=True))."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size < CRC_TRAILER_SIZE:
+        return False
+    with open(path, "rb") as f:
+        f.seek(size - CRC_TRAILER_SIZE)
+        return f.read(len(CRC_TRAILER)) == CRC_TRAILER
+
+
+def verify_crc(path: str | Path, chunk: int = 1 << 20) -> None:
+    """Check a checkpoint against its CRC trailer, streaming (memory use is one chunk, whatever the file size).
+
+    Raises:
+        CorruptWrite: no trailer (cut short) or the CRC differs: the file is proven bad.
+        OSError: the file could not be read (proves nothing about its content).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.ckpt")  # save_checkpoint insists on the .ckpt suffix
+    size = path.stat().st_size
+    if not has_crc(path):
+        raise CorruptWrite(f"{path} has no CRC trailer (cut short?)")
+    crc, remaining = 0, size - CRC_TRAILER_SIZE
+    with open(path, "rb") as f:
+        while remaining:
+            block = f.read(min(chunk, remaining))
+            if not block:
+                raise CorruptWrite(f"{path} ended early")
+            crc = zlib.crc32(block, crc)
+            remaining -= len(block)
+        stored = int.from_bytes(f.read(CRC_TRAILER_SIZE)[len(CRC_TRAILER) :], "big")
+    if crc != stored:
+        raise CorruptWrite(f"{path} fails its CRC check (stored {stored:#010x}, computed {crc:#010x})")
+
+
+def _mindspore_temp(tmp: Path) -> list[Path]:
+    """save_checkpoint writes `<name without .ckpt>.tmp` first and renames it; a failure can leave that file."""
+    return [tmp.with_suffix(".tmp")]
+
+
+def save_atomic(save_obj, path: str | Path, append_dict: dict | None = None, verify: bool = True) -> Path:
+    """Write a checkpoint with a CRC through src.atomic: temp file, streaming CRC check, fsync, rename.
+
+    Only a file proven bad by its CRC is discarded; one that merely cannot be read back is kept (logged).
+    Raises:
+        CheckpointError: the save failed (disk full, say); the path and the reason are named, no partial file is
+            left and any previous file at `path` is intact.
+    """
+
+    def produce(tmp: Path) -> None:
+        ms.save_checkpoint(save_obj, str(tmp), append_dict=append_dict, crc_check=True)
+
     try:
-        ms.save_checkpoint(save_obj, str(tmp), append_dict=append_dict)
-        if verify:
-            load_param_dict(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        tmp.unlink(missing_ok=True)
-        if isinstance(err, (OSError, RuntimeError, ValueError)):
-            raise CheckpointError(f"could not save checkpoint {path}: {err}") from err
-        raise
-    return path
+        return atomic_write(
+            path, produce, verify=verify_crc if verify else None, keep_suffix=True, leftovers=_mindspore_temp
+        )
+    except AtomicWriteError as err:
+        raise CheckpointError(f"could not save checkpoint: {err}") from err
+
+
+def try_save(save_obj, path: str | Path, append_dict: dict | None = None, what: str = "checkpoint") -> Path | None:
+    """`save_atomic` that logs a failure (path and reason) and returns None: training goes on."""
+    try:
+        return save_atomic(save_obj, path, append_dict)
+    except CheckpointError as err:
+        logger.error("%s not saved: %s", what, err)
+        return None
 
 
 def _checkpoint_order(path: Path) -> tuple:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from deepspeech_pytorch.decoder import Decoder
+from src.atomic import atomic_write
 
 
 @dataclass
@@ -103,18 +104,22 @@ def evaluate(predict: PredictFn, dataset, decode: DecodeFn, decoder: Decoder, on
 
 
 def write_results(result: EvalResult, path: str | Path) -> Path:
-    """Per-utterance results as CSV (or JSON when the name ends in .json), plus the corpus totals for JSON."""
+    """Per-utterance results as CSV (or JSON when the name ends in .json), plus the corpus totals for JSON.
+
+    Raises:
+        AtomicWriteError: the file could not be written (named, with the reason); nothing partial is left.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     rows = [dict(asdict(u), wer=u.wer, cer=u.cer) for u in result.utterances]
-    tmp = path.with_name(path.name + ".tmp")
-    if path.suffix.lower() == ".json":
-        doc = {"wer": result.wer, "cer": result.cer, "count": result.count, "utterances": rows}
-        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    else:
+
+    def produce(tmp: Path) -> None:
+        if path.suffix.lower() == ".json":
+            doc = {"wer": result.wer, "cer": result.cer, "count": result.count, "utterances": rows}
+            tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+            return
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["source"])
             writer.writeheader()
             writer.writerows(rows)
-    tmp.replace(path)
-    return path
+
+    return atomic_write(path, produce)

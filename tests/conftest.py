@@ -6,6 +6,7 @@ runs on a fresh clone (no ../shared data needed).
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from pathlib import Path
@@ -104,3 +105,23 @@ def digit_manifest(spoken_digits, tmp_path):
         return path
 
     return make
+
+
+def lab_json_to_csv(json_path: str | Path, csv_path: str | Path) -> None:
+    """The lab manual's json_to_csv.py, as the lab has it: the JSON read line by line, rows appended to the CSV."""
+    with open(json_path) as f:
+        for line in f:
+            data = json.loads(line)
+            root_path = data["root_path"]
+            with open(csv_path, "a") as out:
+                writer = csv.writer(out)
+                for sample in data["samples"]:
+                    wav = os.path.join(root_path, sample["wav_path"])
+                    txt = os.path.join(root_path, sample["transcript_path"])
+                    writer.writerow([wav, txt])
+
+
+@pytest.fixture(scope="session")
+def lab_converter():
+    """The lab's own line-by-line JSON -> CSV conversion (a faithful copy), to check our manifests against it."""
+    return lab_json_to_csv

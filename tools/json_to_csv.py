@@ -19,6 +19,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as `python tools/json_to_csv.py`: make the repo's `src` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from src.atomic import write_text
 from src.audio import audio_duration
 from src.manifest import Sample, read_json_manifest
 
@@ -54,14 +55,7 @@ def write_csv(path: Path, rows: list[tuple[str, str]]) -> None:
     """Write the rows to `path` through a temp file and a rename, replacing any earlier content."""
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(rows)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(buf.getvalue(), encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_text(path, buf.getvalue())
 
 
 def convert(json_path: Path, csv_path: Path, verify: bool = False, sort: bool = False) -> int:

@@ -24,6 +24,7 @@ def test_tiny_config_overfits_ten_clips(spoken_digits, digit_manifest, tmp_path,
         cfg,
         [
             f"DataConfig.train_manifest={manifest}",
+            "DataConfig.val_manifest=",
             "DataConfig.batch_size=10",
             "DataConfig.sortagrad=false",
             "TrainingConfig.epochs=200",
