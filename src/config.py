@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE_NAME = "config.json"
+LAB_VAL_MANIFEST = "data/libri_val_manifest.csv"  # the lab's config names it; used when it exists
 
 
 @dataclass
@@ -59,7 +60,7 @@ class TrainDataConfig:
     """Training data: manifests, batching, labels."""
 
     train_manifest: str = "data/libri_train_manifest.csv"
-    val_manifest: str = ""  # optional; validation WER per epoch, best checkpoint kept by it
+    val_manifest: str = LAB_VAL_MANIFEST  # per-epoch WER, best checkpoint; off when "" or this default is absent
     batch_size: int = 20
     # Batches by duration: a cap on padded audio seconds per batch (clips x padded length) instead of batch_size
     # clips, so every length's step needs about the same memory; 0 keeps the fixed batch_size.
@@ -122,7 +123,10 @@ class CheckpointConfig:
     ckpt_file_name_prefix: str = "DeepSpeech"
     ckpt_path: str = "./checkpoint"
     keep_checkpoint_max: int = 10
-    save_checkpoint_steps: int = 1000  # also saved at the end of every epoch
+    # A checkpoint every N steps (the lab's listing: every 5) or every S seconds of training, whichever comes first
+    # (0 turns one off), plus one at every epoch end. Periodic ones are written by a background thread.
+    save_checkpoint_steps: int = 5
+    save_checkpoint_seconds: float = 300.0
 
 
 @dataclass
@@ -276,6 +280,17 @@ def resolve_path(path: str) -> str:
     return str(alt) if alt.exists() else str(p)
 
 
+def drop_absent_lab_val_manifest(data: TrainDataConfig) -> None:
+    """Validation is off when val_manifest is still the lab's default path and that file does not exist.
+
+    A path given explicitly must exist (checked by validate_train); the default is only a convenience for the
+    lab's layout, where `data/libri_val_manifest.csv` appears after the JSON-to-CSV step.
+    """
+    if data.val_manifest == LAB_VAL_MANIFEST and not Path(data.val_manifest).is_file():
+        logger.info("no %s: training without per-epoch validation", LAB_VAL_MANIFEST)
+        data.val_manifest = ""
+
+
 def validate_spect(spect: SpectConfig) -> None:
     """Check the front end: the window must be one scipy accepts, sizes positive."""
     from scipy.signal import get_window  # scipy is a runtime dependency; imported here to keep import light
@@ -311,8 +326,11 @@ def validate_train(cfg: TrainConfig) -> None:
         raise ValueError("OptimConfig: learning_rate, learning_anneal, loss_scale and eps must be positive")
     if o.weight_decay < 0 or o.max_norm < 0 or len(o.betas) != 2:
         raise ValueError("OptimConfig: weight_decay and max_norm must be >= 0, betas a pair")
-    if cfg.CheckpointConfig.keep_checkpoint_max <= 0 or cfg.CheckpointConfig.save_checkpoint_steps <= 0:
-        raise ValueError("CheckpointConfig: keep_checkpoint_max and save_checkpoint_steps must be positive")
+    k = cfg.CheckpointConfig
+    if k.keep_checkpoint_max <= 0:
+        raise ValueError("CheckpointConfig.keep_checkpoint_max must be positive")
+    if k.save_checkpoint_steps < 0 or not k.save_checkpoint_seconds >= 0:
+        raise ValueError("CheckpointConfig: save_checkpoint_steps and save_checkpoint_seconds must be >= 0 (0: off)")
     for name in ("train_manifest", "val_manifest"):
         path = getattr(d, name)
         if path and not Path(path).is_file():
