@@ -56,7 +56,16 @@ def main(argv=None) -> int:
     set_context(cfg.device_target, args.device_id)
     d = cfg.DataConfig
     labels = load_labels(d.labels_path)
-    data = create_dataset(d.test_manifest, labels, d.SpectConfig, d.batch_size, False, num_workers=d.num_workers)
+    data = create_dataset(
+        d.test_manifest,
+        labels,
+        d.SpectConfig,
+        d.batch_size,
+        False,
+        num_workers=d.num_workers,
+        batch_seconds=d.batch_seconds,
+        segment_seconds=d.max_eval_seconds,
+    )
     decode = build_decoder(labels, cfg.LMConfig)
     _, cell = load_predictor(args.pretrain_ckpt, labels, d.SpectConfig, cfg.ModelConfig)
     result = evaluate(cell_predict_fn(cell), data, decode, Decoder(labels), print_utterance if cfg.verbose else None)

@@ -62,6 +62,11 @@ class TrainDataConfig:
     train_manifest: str = "data/libri_train_manifest.csv"
     val_manifest: str = LAB_VAL_MANIFEST  # per-epoch WER, best checkpoint; off when "" or this default is absent
     batch_size: int = 20
+    # Batches by duration: a cap on padded audio seconds per batch (clips x padded length) instead of batch_size
+    # clips, so every length's step needs about the same memory; 0 keeps the fixed batch_size.
+    batch_seconds: float = 0.0
+    # Shuffled epochs run the batches of one padded length consecutively (each new length compiles a graph).
+    group_by_length: bool = True
     labels_path: str = "labels.json"
     num_workers: int = 2  # feature-extraction threads
     max_duration: float = 35.0  # seconds; longer clips are skipped with a counted warning (never cropped)
@@ -77,6 +82,10 @@ class EvalDataConfig:
 
     test_manifest: str = "data/libri_test_clean_manifest.csv"
     batch_size: int = 20
+    batch_seconds: float = 0.0  # cap on padded audio seconds per batch instead of batch_size clips; 0: off
+    # Longest clip the model sees at once: longer clips are cut at quiet points into segments of at most this
+    # many seconds, run one at a time, their hypotheses joined (0: no limit). Bounds the memory of one step.
+    max_eval_seconds: float = 60.0
     labels_path: str = "labels.json"
     num_workers: int = 2
     SpectConfig: SpectConfig = field(default_factory=lambda: SpectConfig())
@@ -311,6 +320,8 @@ def validate_train(cfg: TrainConfig) -> None:
     d, o, t = cfg.DataConfig, cfg.OptimConfig, cfg.TrainingConfig
     if d.batch_size <= 0 or t.epochs <= 0 or d.num_workers <= 0:
         raise ValueError("batch_size, epochs and num_workers must be positive")
+    if d.batch_seconds < 0:
+        raise ValueError(f"DataConfig.batch_seconds must be >= 0 (0: fixed batch_size), got {d.batch_seconds}")
     if o.learning_rate <= 0 or o.learning_anneal <= 0 or o.loss_scale <= 0 or o.eps <= 0:
         raise ValueError("OptimConfig: learning_rate, learning_anneal, loss_scale and eps must be positive")
     if o.weight_decay < 0 or o.max_norm < 0 or len(o.betas) != 2:
@@ -334,8 +345,13 @@ def validate_eval(cfg: EvalConfig) -> None:
         raise ValueError(f"device_target must be one of {DEVICE_TARGETS}, got {cfg.device_target!r}")
     validate_spect(cfg.DataConfig.SpectConfig)
     validate_model(cfg.ModelConfig)
-    if cfg.DataConfig.batch_size <= 0:
+    d = cfg.DataConfig
+    if d.batch_size <= 0:
         raise ValueError("batch_size must be positive")
+    if d.batch_seconds < 0:
+        raise ValueError(f"DataConfig.batch_seconds must be >= 0 (0: fixed batch_size), got {d.batch_seconds}")
+    if d.max_eval_seconds != 0 and d.max_eval_seconds <= 1.0:
+        raise ValueError(f"DataConfig.max_eval_seconds must exceed 1 s (0: no limit), got {d.max_eval_seconds}")
     if not Path(cfg.DataConfig.test_manifest).is_file():
         raise FileNotFoundError(f"DataConfig.test_manifest not found: {cfg.DataConfig.test_manifest}")
     if not Path(cfg.DataConfig.labels_path).is_file():
