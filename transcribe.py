@@ -11,9 +11,12 @@ import logging
 import os
 import sys
 
+from src.cli import entry_point
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     from src.beam_decoder import add_decoder_args
+    from src.cli import add_debug_arg
     from src.transcription import FORMATS
 
     parser = argparse.ArgumentParser(description="DeepSpeech2 transcription of audio files")
@@ -29,6 +32,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--set", action="append", default=[], metavar="Section.key=value")
     parser.add_argument("--verbose", action="store_true", help="log progress on stderr")
     add_decoder_args(parser)
+    add_debug_arg(parser)
     return parser.parse_args(argv)
 
 
@@ -40,6 +44,7 @@ def build_transcriber(args: argparse.Namespace):
     from src.cli import log_config
     from src.text import load_labels
 
+    T.check_segment_seconds(args.segment_seconds)  # before the model is loaded
     cfg = C.EvalConfig()
     C.load_run_model_config(args.model_path, cfg.DataConfig.SpectConfig, cfg.ModelConfig)
     C.apply_overrides(cfg, decoder_overrides(args) + args.set)
@@ -53,6 +58,7 @@ def build_transcriber(args: argparse.Namespace):
     return T.Transcriber(model, decoder, spect, args.segment_seconds)
 
 
+@entry_point
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("GLOG_v", "3")
@@ -61,8 +67,8 @@ def main(argv=None) -> int:
 
     try:
         transcriber = build_transcriber(args)
-    except (FileNotFoundError, ValueError, KeyError, ImportError) as err:
-        print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
+    except ImportError as err:  # an optional decoder package (pyctcdecode, kenlm) is missing
+        print(f"error: {err}", file=sys.stderr)
         return 2
     files, notes = T.expand_inputs(args.inputs, args.recursive)
     for note in notes:
