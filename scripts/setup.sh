@@ -7,15 +7,19 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 missing=()
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || missing+=(sox)
+# The browser tests of the server's page (tests/integration/test_serve_browser.py): headless Chromium + its driver.
+command -v chromedriver >/dev/null 2>&1 || missing+=(chromium chromium-driver)
 if [[ ${#missing[@]} -gt 0 ]]; then
   sudo=""
   [[ $(id -u) -ne 0 ]] && sudo="sudo"
   echo "installing system packages: ${missing[*]}"
-  $sudo apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  # TMPDIR: apt's key checks need a writable temporary folder that is not mounted noexec
+  $sudo env TMPDIR=/var/tmp apt-get update -qq
+  $sudo env TMPDIR=/var/tmp DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 # Test/dev tools; librosa checks our STFT against the library the official checkpoints' features came from.
 # kenlm-ex: a KenLM wheel (the `kenlm` module) so KenLM binaries load and the KenLM tests run.
+# requests + selenium: the server's API and browser tests.
 "$PYTHON" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements.txt" "pytest>=7" "ruff>=0.5" \
-  "librosa>=0.10" "kenlm-ex>=0.2.1"
+  "librosa>=0.10" "kenlm-ex>=0.2.1" "requests>=2.28" "selenium>=4.15"
 "$PYTHON" -c "import mindspore, numpy; print('mindspore', mindspore.__version__, 'numpy', numpy.__version__)"

@@ -20,7 +20,7 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol, Union
 
 import numpy as np
 import soundfile as sf
@@ -86,46 +86,94 @@ def quiet_cut(audio: np.ndarray, lo: int, hi: int, window: int) -> int:
     return lo + i + window // 2
 
 
+class Segmenter:
+    """Cuts a growing mono stream into segments of at most `max_seconds` at the model's rate, at quiet points.
+
+    Blocks of any size can be pushed: the cuts depend only on the samples, so a file read in blocks and the same
+    samples arriving over a live connection give the same segments.
+
+    Args:
+        sr: rate of the pushed samples.
+        sample_rate: the model's rate (segments are resampled to it as a whole).
+    """
+
+    def __init__(self, sr: int, sample_rate: int, max_seconds: float, search_seconds: float = 3.0) -> None:
+        self.sr, self.sample_rate = sr, sample_rate
+        # n samples resample to ceil(n * sample_rate / sr): keep that within max_seconds at sample_rate
+        self.max_native = max(2, math.floor(max_seconds * sample_rate + 1e-6) * sr // sample_rate)
+        self.search = min(int(search_seconds * sr), self.max_native // 2)
+        self.buffer, self.consumed, self.total = np.zeros(0, np.float32), 0, 0
+
+    def push(self, block: np.ndarray) -> list[Segment]:
+        """Add (samples,) float32 mono; returns the segments completed by it (usually none)."""
+        self.total += len(block)
+        self.buffer = np.concatenate([self.buffer, block.astype(np.float32, copy=False)])
+        done = []
+        while len(self.buffer) > self.max_native:
+            window = max(1, int(QUIET_WINDOW_S * self.sr))
+            cut = quiet_cut(self.buffer, self.max_native - self.search, self.max_native, window)
+            done.append(Segment(self.consumed / self.sr, resample(self.buffer[:cut], self.sr, self.sample_rate)))
+            self.consumed, self.buffer = self.consumed + cut, self.buffer[cut:]
+        return done
+
+    def tail(self) -> Segment | None:
+        """The samples not yet cut off, as a segment (None when there are none); the buffer is kept."""
+        if not len(self.buffer):
+            return None
+        return Segment(self.consumed / self.sr, resample(self.buffer, self.sr, self.sample_rate))
+
+
+AudioSource = Union[str, Path, BinaryIO]
+
+
+def open_audio(source: AudioSource, name: str | None = None) -> tuple[sf.SoundFile, str]:
+    """Open a path or a binary file object with libsndfile; returns the file and the name errors use.
+
+    Raises:
+        FileNotFoundError: no such file.
+        AudioError: not audio libsndfile can read.
+    """
+    if isinstance(source, (str, Path)):
+        name = name or str(source)
+        if not Path(source).is_file():
+            raise FileNotFoundError(f"{name}: no such file")
+        source = str(source)
+    else:
+        name = name or "<audio>"
+    try:
+        return sf.SoundFile(source), name
+    except (RuntimeError, sf.LibsndfileError, TypeError) as err:
+        reason = str(err).rsplit(": ", 1)[-1]  # libsndfile's reason, without the repr of a file object
+        raise AudioError(f"{name}: not audio that libsndfile can read ({reason})") from None
+
+
 def iter_segments(
-    path: str | Path,
+    source: AudioSource,
     sample_rate: int,
     max_seconds: float,
     search_seconds: float = 3.0,
     block_frames: int = 1 << 16,
+    name: str | None = None,
 ) -> Iterator[Segment]:
-    """Stream a file as mono segments of at most `max_seconds` at `sample_rate`, cut at quiet points.
+    """Stream a file (path or binary file object) as mono segments of at most `max_seconds` at `sample_rate`.
 
     Raises:
         FileNotFoundError: no such file.
-        AudioError: unreadable, empty or non-finite audio (the message names the file).
+        AudioError: unreadable, empty or non-finite audio (the message names the file, or `name`).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    try:
-        f = sf.SoundFile(str(path))
-    except (RuntimeError, sf.LibsndfileError) as err:
-        raise AudioError(f"{path}: not audio that libsndfile can read ({err})") from None
+    f, name = open_audio(source, name)
     with f:
-        sr = f.samplerate
-        # n samples resample to ceil(n * sample_rate / sr): keep that within max_seconds at sample_rate
-        max_native = max(2, math.floor(max_seconds * sample_rate + 1e-6) * sr // sample_rate)
-        search = min(int(search_seconds * sr), max_native // 2)
-        buffer, consumed, total = np.zeros(0, np.float32), 0, 0
-        for block in _blocks(f, path, block_frames):
-            total += len(block)
-            buffer = np.concatenate([buffer, block])
-            while len(buffer) > max_native:
-                cut = quiet_cut(buffer, max_native - search, max_native, max(1, int(QUIET_WINDOW_S * sr)))
-                yield Segment(consumed / sr, resample(buffer[:cut], sr, sample_rate))
-                consumed, buffer = consumed + cut, buffer[cut:]
-        if total == 0:
-            raise AudioError(f"{path}: the file holds no audio samples")
-        if len(buffer):
-            yield Segment(consumed / sr, resample(buffer, sr, sample_rate))
+        cutter = Segmenter(f.samplerate, sample_rate, max_seconds, search_seconds)
+        for block in _blocks(f, name, block_frames):
+            yield from cutter.push(block)
+        if cutter.total == 0:
+            raise AudioError(f"{name}: the file holds no audio samples")
+        last = cutter.tail()
+        if last is not None:
+            yield last
 
 
-def _blocks(f: sf.SoundFile, path: Path, block_frames: int) -> Iterator[np.ndarray]:
+def _blocks(f: sf.SoundFile, path: str, block_frames: int) -> Iterator[np.ndarray]:
     """Mono float32 blocks of at most `block_frames` samples; decoding errors name the file and position."""
     while True:
         try:
@@ -202,23 +250,32 @@ class Transcriber:
         self.predictor, self.decoder, self.spect, self.segment_seconds = predictor, decoder, spect, segment_seconds
         self.frame_s = seconds_per_output_frame(spect)
 
-    def segments(self, path: str | Path) -> Iterator[Segment]:
-        return iter_segments(path, self.spect.sample_rate, self.segment_seconds)
+    def segments(self, source: AudioSource, name: str | None = None) -> Iterator[Segment]:
+        return iter_segments(source, self.spect.sample_rate, self.segment_seconds, name=name)
 
-    def transcribe(self, path: str | Path) -> Transcript:
-        """Text and word times of one file. Raises FileNotFoundError / AudioError naming the file."""
+    def decode_segment(self, seg: Segment) -> tuple[list[Word], dict]:
+        """Words (times from the start of the file) and the {"start", "end", "text"} record of one segment."""
         s = self.spect
-        words, parts, end = [], [], 0.0
-        for seg in self.segments(path):
-            features = spectrogram(seg.audio, s.sample_rate, s.window_size, s.window_stride, s.window)
-            hyp = self.decoder.hypothesis(self.predictor(features))
-            words += [
-                Word(w.word, seg.start + w.start * self.frame_s, seg.start + w.end * self.frame_s) for w in hyp.words
-            ]
-            end = seg.start + len(seg.audio) / s.sample_rate
-            parts.append({"start": seg.start, "end": end, "text": hyp.text})
-        text = " ".join(p["text"] for p in parts if p["text"])
-        return Transcript(str(path), end, text, words, parts)
+        features = spectrogram(seg.audio, s.sample_rate, s.window_size, s.window_stride, s.window)
+        hyp = self.decoder.hypothesis(self.predictor(features))
+        words = [Word(w.word, seg.start + w.start * self.frame_s, seg.start + w.end * self.frame_s) for w in hyp.words]
+        return words, {"start": seg.start, "end": seg.start + len(seg.audio) / s.sample_rate, "text": hyp.text}
+
+    def transcribe(self, source: AudioSource, name: str | None = None) -> Transcript:
+        """Text and word times of one file (a path or a binary file object; `name` names it in errors).
+
+        Raises FileNotFoundError / AudioError naming the file.
+        """
+        decoded = [self.decode_segment(seg) for seg in self.segments(source, name)]
+        return assemble(name or str(source), decoded)
+
+
+def assemble(path: str, decoded: Sequence[tuple[list[Word], dict]]) -> Transcript:
+    """One Transcript from the decoded segments of a file, in order."""
+    words = [w for seg_words, _ in decoded for w in seg_words]
+    parts = [part for _, part in decoded]
+    text = " ".join(p["text"] for p in parts if p["text"])
+    return Transcript(path, parts[-1]["end"] if parts else 0.0, text, words, parts)
 
 
 # ----------------------------------------------------------------------------------------------------- formats
@@ -254,12 +311,17 @@ def to_srt(transcript: Transcript) -> str:
     return "\n".join(blocks)
 
 
-def to_json(transcript: Transcript) -> str:
+def to_document(transcript: Transcript) -> dict:
+    """The JSON document of a transcript (times rounded to the millisecond), as transcribe.py writes it."""
     doc = asdict(transcript)
     for item in doc["words"] + doc["segments"]:
         item["start"], item["end"] = round(item["start"], 3), round(item["end"], 3)
     doc["duration"] = round(doc["duration"], 3)
-    return json.dumps(doc, ensure_ascii=False)
+    return doc
+
+
+def to_json(transcript: Transcript) -> str:
+    return json.dumps(to_document(transcript), ensure_ascii=False)
 
 
 def render(transcript: Transcript, fmt: str) -> str:
@@ -421,3 +483,42 @@ def load_segment_predictor(
     if not (frames or found):
         raise ValueError(f"{path}: cannot read the static input length from the file; pass --frames")
     return SegmentPredictor(ExportedModel(path), frames or found, batch)
+
+
+def add_transcriber_args(parser) -> None:
+    """The model and decoder options transcribe.py and serve.py share (argparse)."""
+    from src.beam_decoder import add_decoder_args
+
+    parser.add_argument("--model_path", required=True, help=".ckpt, .mindir or .onnx")
+    parser.add_argument("--segment_seconds", type=float, default=15.0, help="longest piece the model sees at once")
+    parser.add_argument("--frames", type=int, default=0, help="static input frames of an exported model (if unread)")
+    parser.add_argument("--device_target", default="CPU", choices=["CPU", "GPU", "Ascend"])
+    parser.add_argument("--labels_path", default="labels.json")
+    parser.add_argument("--set", action="append", default=[], metavar="Section.key=value")
+    add_decoder_args(parser)
+
+
+def build_transcriber(args) -> Transcriber:
+    """Config (the run's config.json next to a checkpoint, flags, --set), decoder and model -> Transcriber.
+
+    Args:
+        args: an argparse namespace with the options of `add_transcriber_args`.
+    Raises:
+        FileNotFoundError, ValueError, KeyError, ImportError with a one-line message.
+    """
+    from src import config as C
+    from src.beam_decoder import build_decoder, decoder_overrides
+    from src.cli import log_config
+    from src.text import load_labels
+
+    cfg = C.EvalConfig()
+    C.load_run_model_config(args.model_path, cfg.DataConfig.SpectConfig, cfg.ModelConfig)
+    C.apply_overrides(cfg, decoder_overrides(args) + args.set)
+    spect = cfg.DataConfig.SpectConfig
+    C.validate_spect(spect)
+    C.validate_model(cfg.ModelConfig)
+    log_config(cfg)
+    labels = load_labels(C.resolve_path(args.labels_path))
+    decoder = build_decoder(labels, cfg.LMConfig)
+    model = load_segment_predictor(args.model_path, labels, spect, cfg.ModelConfig, args.frames, args.device_target)
+    return Transcriber(model, decoder, spect, args.segment_seconds)
