@@ -123,6 +123,7 @@ def build_train_config(args: argparse.Namespace) -> C.TrainConfig:
     C.apply_overrides(cfg, args.set)
     d = cfg.DataConfig
     d.labels_path = C.resolve_path(d.labels_path)
+    C.drop_absent_lab_val_manifest(d)
     C.validate_train(cfg)
     return cfg
 

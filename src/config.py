@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_FILE_NAME = "config.json"
+LAB_VAL_MANIFEST = "data/libri_val_manifest.csv"  # the lab's config names it; used when it exists
 
 
 @dataclass
@@ -60,7 +61,7 @@ class TrainDataConfig:
     """Training data: manifests, batching, labels."""
 
     train_manifest: str = "data/libri_train_manifest.csv"
-    val_manifest: str = ""  # optional; validation WER per epoch, best checkpoint kept by it
+    val_manifest: str = LAB_VAL_MANIFEST  # per-epoch WER, best checkpoint; off when "" or this default is absent
     batch_size: int = 20
     labels_path: str = "labels.json"
     num_workers: int = 2  # feature-extraction threads
@@ -115,7 +116,10 @@ class CheckpointConfig:
     ckpt_file_name_prefix: str = "DeepSpeech"
     ckpt_path: str = "./checkpoint"
     keep_checkpoint_max: int = 10
-    save_checkpoint_steps: int = 1000  # also saved at the end of every epoch
+    # A checkpoint every N steps (the lab's listing: every 5) or every S seconds of training, whichever comes first
+    # (0 turns one off), plus one at every epoch end. Periodic ones are written by a background thread.
+    save_checkpoint_steps: int = 5
+    save_checkpoint_seconds: float = 300.0
 
 
 @dataclass
@@ -338,6 +342,17 @@ def resolve_path(path: str) -> str:
     return str(alt) if alt.exists() else str(p)
 
 
+def drop_absent_lab_val_manifest(data: TrainDataConfig) -> None:
+    """Validation is off when val_manifest is still the lab's default path and that file does not exist.
+
+    A path given explicitly must exist (checked by validate_train); the default is only a convenience for the
+    lab's layout, where `data/libri_val_manifest.csv` appears after the JSON-to-CSV step.
+    """
+    if data.val_manifest == LAB_VAL_MANIFEST and not Path(data.val_manifest).is_file():
+        logger.info("no %s: training without per-epoch validation", LAB_VAL_MANIFEST)
+        data.val_manifest = ""
+
+
 UINT32_MAX = 2**32 - 1
 # Range of every numeric key (by field name; the same name means the same thing in every section).
 # (low, high, low_open): value must be > low (low_open) or >= low, and <= high. Keys not listed need only be finite.
@@ -366,7 +381,8 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "max_norm": (0, math.inf, False),
     "loss_scale": (0, math.inf, True),
     "keep_checkpoint_max": (0, math.inf, True),
-    "save_checkpoint_steps": (0, math.inf, True),
+    "save_checkpoint_steps": (0, math.inf, False),  # 0: off
+    "save_checkpoint_seconds": (0, math.inf, False),  # 0: off
     "beam_width": (0, math.inf, True),
     "cutoff_top_n": (0, math.inf, True),
     "cutoff_prob": (0, 1, True),

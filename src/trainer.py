@@ -129,7 +129,14 @@ class Trainer:
         self.step_cell = TrainOneStep(loss_cell, self.optimizer, o.loss_scale, o.max_norm, reducer)
         self.step_cell.set_train()
         k = cfg.CheckpointConfig
-        self.saver = CheckpointSaver(k.ckpt_path, k.ckpt_file_name_prefix, k.keep_checkpoint_max, rank == 0)
+        self.saver = CheckpointSaver(
+            k.ckpt_path,
+            k.ckpt_file_name_prefix,
+            k.keep_checkpoint_max,
+            rank == 0,
+            k.save_checkpoint_steps,
+            k.save_checkpoint_seconds,
+        )
         self.curves = CurveLogger(k.ckpt_path) if rank == 0 else None
         self.global_step, self.start_epoch, self.start_pos = 0, 0, 0
         self.best_wer = float("inf")
@@ -208,10 +215,12 @@ class Trainer:
         bad_in_row = 0
         hop_s = self.cfg.DataConfig.SpectConfig.window_stride
         previous_handlers = self._install_signal_handlers()
+        self.saver.restart_clock(self.global_step)
         try:
             for epoch in range(self.start_epoch, t.epochs):
                 start = self.start_pos if epoch == self.start_epoch else 0
                 progress.start_epoch(epoch, start)
+                epoch_started = time.time()
                 pos = start - 1
                 for pos, batch in self.data.iterate(epoch, start):
                     started = time.time()
@@ -233,9 +242,8 @@ class Trainer:
                             f"{bad_in_row} non-finite steps in a row (last at epoch {epoch + 1} step {pos + 1}); "
                             f"stopping. Last good checkpoint: {last}"
                         )
-                    if self.global_step % k.save_checkpoint_steps == 0 and pos + 1 < self.steps_per_epoch:
-                        path = self.saver.save(self.step_cell, epoch, pos, self.global_step)
-                        summary.checkpoints += [path] if path else []
+                    if pos + 1 < self.steps_per_epoch and self.saver.due(self.global_step):
+                        self.saver.save_in_background(self.step_cell, epoch, pos, self.global_step)
                     if self.stop_signal:
                         break
                     if t.max_steps and self.global_step >= t.max_steps:
@@ -246,10 +254,12 @@ class Trainer:
                     summary.checkpoints += [path] if path else []
                     logger.warning("stopped by %s; resume with --resume %s", self.stop_signal, k.ckpt_path)
                     break
+                progress.end_epoch(time.time() - epoch_started, pos + 1 - start)
                 self._end_epoch(epoch, pos, summary)
                 if t.max_steps and self.global_step >= t.max_steps:
                     break
         finally:
+            self.saver.close()  # a background write in flight is finished, never cut off
             for sig, handler in previous_handlers.items():
                 signal.signal(sig, handler)
             progress.close()

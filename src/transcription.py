@@ -511,6 +511,7 @@ def build_transcriber(args) -> Transcriber:
     from src.cli import log_config
     from src.text import load_labels
 
+    check_segment_seconds(args.segment_seconds)  # before the model is loaded
     cfg = C.EvalConfig()
     C.load_run_model_config(args.model_path, cfg.DataConfig.SpectConfig, cfg.ModelConfig)
     C.apply_overrides(cfg, decoder_overrides(args) + args.set)

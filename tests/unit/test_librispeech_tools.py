@@ -188,7 +188,9 @@ def test_resamples_and_downmixes_other_formats(tmp_path: Path) -> None:
 def test_missing_tarball_without_download_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert run_tool("--target-dir", tmp_path / "out", "--tar-dir", tmp_path, "--files-to-use", "dev-clean.tar.gz") == 1
     err = capsys.readouterr().err
-    assert f"tarball not found: {tmp_path / 'dev-clean.tar.gz'}" in err and "--download" in err
+    assert f"tarball dev-clean.tar.gz not found in {tmp_path} or its subfolders" in err and "--download" in err
+    assert str(tmp_path / "val" / "dev-clean.tar.gz") in err  # where the lab manual would have it
+    assert err.count("\n") == 1
 
 
 def test_truncated_tarball_is_a_clear_error(corpus: Path, tmp_path: Path) -> None:
