@@ -72,7 +72,16 @@ def main(argv=None) -> int:
     d = cfg.DataConfig
     labels = load_labels(d.labels_path)
     data = create_dataset(
-        d.test_manifest, labels, d.SpectConfig, d.batch_size, False, 0.0, d.skip_invalid, num_workers=d.num_workers
+        d.test_manifest,
+        labels,
+        d.SpectConfig,
+        d.batch_size,
+        False,
+        0.0,
+        d.skip_invalid,
+        num_workers=d.num_workers,
+        batch_seconds=d.batch_seconds,
+        segment_seconds=d.max_eval_seconds,
     )
     decode = build_decoder(labels, cfg.LMConfig)
     _, cell = load_predictor(args.pretrain_ckpt, labels, d.SpectConfig, cfg.ModelConfig)

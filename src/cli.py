@@ -63,6 +63,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device_target", choices=C.DEVICE_TARGETS, default=None, help="default CPU")
     parser.add_argument("--device_id", type=int, default=None, help="device index for GPU/Ascend")
     parser.add_argument("--batch_size", type=int, default=None)
+    parser.add_argument(
+        "--batch_seconds", type=float, default=None, help="cap padded audio seconds per batch instead (0: off)"
+    )
     parser.add_argument("--labels_path", default=None, help="default labels.json")
     parser.add_argument("--config", default=None, help="JSON file of config values (same layout as config.json)")
     parser.add_argument(
@@ -115,7 +118,8 @@ def build_train_config(args: argparse.Namespace) -> C.TrainConfig:
     """Defaults <- --config file <- named flags <- --set overrides; then validated."""
     cfg = C.TrainConfig()
     _apply_file(cfg, args.config)
-    _apply_named(cfg, cfg.DataConfig, args, ("train_manifest", "val_manifest", "batch_size", "labels_path"))
+    names = ("train_manifest", "val_manifest", "batch_size", "batch_seconds", "labels_path")
+    _apply_named(cfg, cfg.DataConfig, args, names)
     if args.epochs is not None:
         cfg.TrainingConfig.epochs = args.epochs
     if args.save_dir is not None:
@@ -135,7 +139,7 @@ def build_eval_config(args: argparse.Namespace, ckpt: str) -> C.EvalConfig:
     if found is None:
         logger.info("no config.json next to %s: using the default (model zoo) network and features", ckpt)
     _apply_file(cfg, args.config)
-    _apply_named(cfg, cfg.DataConfig, args, ("test_manifest", "batch_size", "labels_path"))
+    _apply_named(cfg, cfg.DataConfig, args, ("test_manifest", "batch_size", "batch_seconds", "labels_path"))
     C.apply_overrides(cfg, args.set)
     cfg.DataConfig.labels_path = C.resolve_path(cfg.DataConfig.labels_path)
     C.validate_eval(cfg)

@@ -63,6 +63,11 @@ class TrainDataConfig:
     train_manifest: str = "data/libri_train_manifest.csv"
     val_manifest: str = LAB_VAL_MANIFEST  # per-epoch WER, best checkpoint; off when "" or this default is absent
     batch_size: int = 20
+    # Batches by duration: a cap on padded audio seconds per batch (clips x padded length) instead of batch_size
+    # clips, so every length's step needs about the same memory; 0 keeps the fixed batch_size.
+    batch_seconds: float = 0.0
+    # Shuffled epochs run the batches of one padded length consecutively (each new length compiles a graph).
+    group_by_length: bool = True
     labels_path: str = "labels.json"
     num_workers: int = 2  # feature-extraction threads
     max_duration: float = 35.0  # seconds; longer clips are skipped with a counted warning (never cropped)
@@ -78,6 +83,10 @@ class EvalDataConfig:
 
     test_manifest: str = "data/libri_test_clean_manifest.csv"
     batch_size: int = 20
+    batch_seconds: float = 0.0  # cap on padded audio seconds per batch instead of batch_size clips; 0: off
+    # Longest clip the model sees at once: longer clips are cut at quiet points into segments of at most this
+    # many seconds, run one at a time, their hypotheses joined (0: no limit). Bounds the memory of one step.
+    max_eval_seconds: float = 60.0
     labels_path: str = "labels.json"
     num_workers: int = 2
     skip_invalid: bool = False  # skip invalid rows and unreadable clips (reported) and still exit 0 (--skip_invalid)
@@ -366,6 +375,8 @@ RANGES: dict[str, tuple[float, float, bool]] = {
     "hidden_size": (0, math.inf, True),
     "hidden_layers": (0, math.inf, True),
     "batch_size": (0, math.inf, True),
+    "batch_seconds": (0, math.inf, False),  # 0: fixed batch_size
+    "max_eval_seconds": (0, math.inf, False),  # 0: no limit
     "num_workers": (0, math.inf, True),
     "max_duration": (0, math.inf, False),
     "epochs": (0, math.inf, True),
@@ -486,6 +497,9 @@ def validate_eval(cfg: EvalConfig) -> None:
     validate_numbers(cfg)
     validate_spect(cfg.DataConfig.SpectConfig)
     validate_model(cfg.ModelConfig)
+    d = cfg.DataConfig
+    if d.max_eval_seconds != 0 and d.max_eval_seconds <= 1.0:
+        raise ValueError(f"DataConfig.max_eval_seconds must exceed 1 s (0: no limit), got {d.max_eval_seconds}")
     if not Path(cfg.DataConfig.test_manifest).is_file():
         raise FileNotFoundError(f"DataConfig.test_manifest not found: {cfg.DataConfig.test_manifest}")
     if not Path(cfg.DataConfig.labels_path).is_file():

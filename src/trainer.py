@@ -85,7 +85,7 @@ class Trainer:
         self.labels = load_labels(d.labels_path)
         augmenter = build_augmenter(cfg)
         logger.info("%s", augmenter.describe())
-        common = dict(seed=t.seed, rank=rank, world=world, num_workers=d.num_workers)
+        common = dict(seed=t.seed, rank=rank, world=world, num_workers=d.num_workers, batch_seconds=d.batch_seconds)
         self.data = create_dataset(
             d.train_manifest,
             self.labels,
@@ -96,6 +96,7 @@ class Trainer:
             d.skip_invalid,
             augmenter=augmenter,
             sortagrad=d.sortagrad,
+            group_by_length=d.group_by_length,
             **common,
         )
         self.val_data = None
@@ -110,6 +111,7 @@ class Trainer:
                 d.skip_invalid,
                 seed=t.seed,
                 num_workers=d.num_workers,
+                batch_seconds=d.batch_seconds,
             )
         self.net = build_network(self.labels, d.SpectConfig, cfg.ModelConfig)
         if pretrained:
