@@ -167,18 +167,25 @@ def seconds_per_output_frame(spect: SpectConfig) -> float:
     return spect.window_stride * math.prod(stride for _, stride, _ in shapes.CONV_TIME)
 
 
+def check_segment_seconds(seconds: float) -> None:
+    """--segment_seconds must be a finite number of seconds above 1 (NaN and inf would make no segments)."""
+    if not math.isfinite(seconds) or seconds <= 1.0:
+        raise ValueError(f"--segment_seconds must be a finite number of seconds above 1, got {seconds}")
+
+
 class Transcriber:
     """Segments, predicts and decodes whole files."""
 
     def __init__(
         self, predictor: SegmentPredictor, decoder: HypothesisDecoder, spect: SpectConfig, segment_seconds: float = 15.0
     ) -> None:
+        check_segment_seconds(segment_seconds)
         limit = predictor.max_seconds(spect)
         if limit is not None and segment_seconds > limit:
             logger.info("segments shortened to %.2f s: the exported model's static input holds no more", limit)
             segment_seconds = limit
         if segment_seconds <= 1.0:
-            raise ValueError(f"segment length must exceed 1 s, got {segment_seconds:.2f} s")
+            raise ValueError(f"segment length must exceed 1 s, got {segment_seconds:.2f} s (the model's input limit)")
         self.predictor, self.decoder, self.spect, self.segment_seconds = predictor, decoder, spect, segment_seconds
         self.frame_s = seconds_per_output_frame(spect)
 
@@ -368,22 +375,31 @@ class OutputWriter:
 def exported_frames(path: str | Path) -> tuple[int, int] | None:
     """(batch, frames) of an exported model's static features input, read from the file; None if unknown."""
     path = Path(path)
+    if path.suffix.lower() not in (".onnx", ".mindir"):
+        return None
+    try:
+        values = _static_input_dims(path)
+    except Exception as err:  # noqa: BLE001 - protobuf's DecodeError and friends: name the file instead
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(
+            f"{path}: not a readable {path.suffix.lower()} model (corrupt or truncated?): {first}"
+        ) from None
+    if len(values) != 4 or min(values) <= 0:
+        return None
+    return int(values[0]), int(values[3])
+
+
+def _static_input_dims(path: Path) -> list[int]:
     if path.suffix.lower() == ".onnx":
         import onnx
 
         dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
-        values = [d.dim_value for d in dims]
-    elif path.suffix.lower() == ".mindir":
-        from mindspore.train import mind_ir_pb2
+        return [d.dim_value for d in dims]
+    from mindspore.train import mind_ir_pb2
 
-        model = mind_ir_pb2.ModelProto()
-        model.ParseFromString(path.read_bytes())
-        values = list(model.graph.input[0].tensor[0].dims) if model.graph.input else []
-    else:
-        return None
-    if len(values) != 4 or min(values) <= 0:
-        return None
-    return int(values[0]), int(values[3])
+    model = mind_ir_pb2.ModelProto()
+    model.ParseFromString(path.read_bytes())
+    return list(model.graph.input[0].tensor[0].dims) if model.graph.input else []
 
 
 def load_segment_predictor(
@@ -450,6 +466,7 @@ def build_transcriber(args) -> Transcriber:
     from src.cli import log_config
     from src.text import load_labels
 
+    check_segment_seconds(args.segment_seconds)  # before the model is loaded
     cfg = C.EvalConfig()
     C.load_run_model_config(args.model_path, cfg.DataConfig.SpectConfig, cfg.ModelConfig)
     C.apply_overrides(cfg, decoder_overrides(args) + args.set)
