@@ -32,6 +32,7 @@ def tiny_train_config(tmp_path):
         cfg = C.TrainConfig()
         base = [
             f"DataConfig.train_manifest={manifest}",
+            "DataConfig.val_manifest=",  # never the lab's default data/libri_val_manifest.csv of the checkout
             "DataConfig.batch_size=4",
             "TrainingConfig.epochs=1",
             "ModelConfig.hidden_size=16",
