@@ -21,6 +21,7 @@ import asyncio
 import io
 import logging
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -109,7 +110,8 @@ def response_document(transcript: Transcript, model: str) -> dict:
 
 
 def error_response(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message, "status": status}, status=status)
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return web.json_response({"error": message, "status": status}, status=status, headers=headers)
 
 
 @web.middleware
@@ -263,6 +265,9 @@ def add_server_args(parser) -> None:
     parser.add_argument("--queue_size", type=int, default=defaults.queue_size, help="requests waiting + running")
     parser.add_argument("--stream_seconds", type=float, default=defaults.stream_seconds)
     parser.add_argument("--partial_every", type=float, default=defaults.partial_every)
+    parser.add_argument(
+        "--warmup", action="store_true", help="compile every input width before listening (checkpoints: ~1 min)"
+    )
 
 
 def limits_from_args(args) -> Limits:
@@ -286,8 +291,16 @@ async def _serve(app: web.Application, host: str, port: int) -> None:
         await runner.cleanup()
 
 
-def serve(transcriber: Transcriber, model: str, host: str, port: int, limits: Limits) -> None:
-    """Run the server until SIGINT/SIGTERM. Raises OSError when the address cannot be bound."""
+def serve(transcriber: Transcriber, model: str, host: str, port: int, limits: Limits, warmup: bool = False) -> None:
+    """Run the server until SIGINT/SIGTERM. Raises OSError when the address cannot be bound.
+
+    Args:
+        warmup: run every input width through the model first, so no request waits for a graph compilation.
+    """
+    if warmup:
+        started = time.monotonic()
+        count = transcriber.warm_up()
+        logger.warning("warm-up: %d input widths in %.1f s", count, time.monotonic() - started)
     if host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("listening on %s: other machines can reach this server (it has no authentication)", host)
     asyncio.run(_serve(build_app(transcriber, model, limits), host, port))

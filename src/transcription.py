@@ -201,6 +201,22 @@ class Transcriber:
         words = [Word(w.word, seg.start + w.start * self.frame_s, seg.start + w.end * self.frame_s) for w in hyp.words]
         return words, {"start": seg.start, "end": seg.start + len(seg.audio) / s.sample_rate, "text": hyp.text}
 
+    def warm_up(self) -> int:
+        """Run every input width a segment can need once (graph mode compiles each on first use); returns the count.
+
+        A server calls this before it listens, so no request pays for a compilation.
+        """
+        s = self.spect
+        hop = shapes.hop_length(s.sample_rate, s.window_stride)
+        longest = int(self.segment_seconds * s.sample_rate) // hop + 1  # frames of the longest segment
+        widths = {}  # width -> frames of the longest segment padded to it
+        for t in range(2, longest + 1):
+            widths[self.predictor.frames or shapes.bucket_length(t)] = t
+        noise = np.random.default_rng(0).standard_normal((longest - 1) * hop).astype(np.float32) * 1e-3
+        for t in widths.values():
+            self.decode_segment(Segment(0.0, noise[: (t - 1) * hop]))
+        return len(widths)
+
     def transcribe(self, source: AudioSource, name: str | None = None) -> Transcript:
         """Text and word times of one file (a path or a binary file object; `name` names it in errors).
 
