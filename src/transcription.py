@@ -27,6 +27,7 @@ import numpy as np
 import soundfile as sf
 
 from src import shapes
+from src.atomic import write_text
 from src.audio import AudioError
 from src.config import SpectConfig
 from src.features import spectrogram
@@ -360,7 +361,7 @@ class OutputWriter:
         while name + suffix in self.used:
             name, n = f"{Path(transcript.path).stem}_{n}", n + 1
         self.used.add(name + suffix)
-        (self.dir / (name + suffix)).write_text(body + "\n", encoding="utf-8")
+        write_text(self.dir / (name + suffix), body + "\n")
 
     def _print(self, path: str, body: str) -> None:
         out = self.out or sys.stdout
