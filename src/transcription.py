@@ -13,6 +13,7 @@ have a static input (batch, 1, 161, frames), which bounds the segment length.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
@@ -441,7 +442,7 @@ def load_segment_predictor(
     return SegmentPredictor(ExportedModel(path), frames or found, batch)
 
 
-def add_transcriber_args(parser) -> None:
+def add_transcriber_args(parser: argparse.ArgumentParser) -> None:
     """The model and decoder options transcribe.py and serve.py share (argparse)."""
     from src.beam_decoder import add_decoder_args
 
@@ -454,7 +455,7 @@ def add_transcriber_args(parser) -> None:
     add_decoder_args(parser)
 
 
-def build_transcriber(args) -> Transcriber:
+def build_transcriber(args: argparse.Namespace) -> Transcriber:
     """Config (the run's config.json next to a checkpoint, flags, --set), decoder and model -> Transcriber.
 
     Args:
