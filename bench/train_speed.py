@@ -123,6 +123,7 @@ class ChildResult:
     wall_s: float = 0.0
     progress: list[dict] = field(default_factory=list)  # its PROGRESS lines, also when it failed
     max_rss_gb: float = 0.0  # the largest RSS the parent saw while polling (every 0.2 s)
+    max_load: float = 0.0  # the largest 1-minute load average seen meanwhile (other processes slow every number)
 
 
 def _rss_gb(pid: int) -> float:
@@ -151,10 +152,10 @@ def run_child(cmd: list[str], timeout_s: float, mem_limit_gb: float = 0.0) -> Ch
         with open(out_path, "w") as out, open(err_path, "w") as err:
             started = time.monotonic()
             proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=err, start_new_session=True)
-            killed, max_rss = "", 0.0
+            killed, max_rss, max_load = "", 0.0, os.getloadavg()[0]
             while proc.poll() is None:
                 time.sleep(0.2)
-                max_rss = max(max_rss, _rss_gb(proc.pid))
+                max_rss, max_load = max(max_rss, _rss_gb(proc.pid)), max(max_load, os.getloadavg()[0])
                 if time.monotonic() - started > timeout_s:
                     killed = f"timed out after {timeout_s:.0f} s"
                 elif mem_limit_gb and max_rss > mem_limit_gb:
@@ -167,12 +168,12 @@ def run_child(cmd: list[str], timeout_s: float, mem_limit_gb: float = 0.0) -> Ch
         progress = [json.loads(line[len(PROGRESS_TAG) :]) for line in lines if line.startswith(PROGRESS_TAG)]
         for line in reversed(lines):
             if line.startswith(RESULT_TAG) and not killed and rc == 0:
-                return ChildResult(json.loads(line[len(RESULT_TAG) :]), "", wall, progress, max_rss)
+                return ChildResult(json.loads(line[len(RESULT_TAG) :]), "", wall, progress, max_rss, max_load)
         if not killed and rc < 0:
             name = signal.Signals(-rc).name
             killed = f"killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
         failure = f"{killed or 'failed'} (rc {rc}); last stderr line: {_last_line(err_path)}"
-        return ChildResult({}, failure, wall, progress, max_rss)
+        return ChildResult({}, failure, wall, progress, max_rss, max_load)
 
 
 def child_command(spec: dict) -> list[str]:
@@ -401,7 +402,7 @@ def run_cases(args: argparse.Namespace, sides: list[str]) -> list[dict]:
                 print(child.failure)
                 continue
             numbers = case_numbers(child.data, batch, seconds, args.hidden, args.layers)
-            record[side] = {**child.data, **numbers, "wall_s": round(child.wall_s, 1)}
+            record[side] = {**child.data, **numbers, "wall_s": round(child.wall_s, 1), "max_load": child.max_load}
             print(f"step {numbers['step_s']:.3f} s, peak RSS {numbers['peak_rss_gb']:.2f} GB", flush=True)
         records.append(record)
     return records
@@ -423,7 +424,7 @@ def run_sweeps(args: argparse.Namespace, sides: list[str]) -> dict:
             continue
         data = child.data
         data["final_over_longest"] = data["rss_gb"][-1] / data["rss_gb"][0]  # the longest runs first
-        sweeps[side] = {**data, "wall_s": round(child.wall_s, 1)}
+        sweeps[side] = {**data, "wall_s": round(child.wall_s, 1), "max_load": child.max_load}
         print(f"peak RSS {data['peak_rss_gb']:.2f} GB, final / after longest {data['final_over_longest']:.3f}")
     return sweeps
 
@@ -494,6 +495,17 @@ def failure_lines(cases: list[dict], sweeps: dict) -> list[str]:
     return lines
 
 
+def load_line(results: list[dict], cpus: int) -> str:
+    """The highest 1-minute load average seen while measuring, with a warning when the host was oversubscribed."""
+    loads = [r["max_load"] for r in results if "max_load" in r]
+    if not loads:
+        return "host load while measuring: unknown"
+    line = f"host load while measuring: 1-min load average up to {max(loads):.1f} on {cpus} CPUs"
+    if max(loads) > cpus + 1:
+        line += " (other processes competed for the CPUs: timings are unreliable, OpenMP ones the most)"
+    return line
+
+
 def append_history(path: Path, record: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as fh:
@@ -522,6 +534,7 @@ def main(argv: list[str] | None = None) -> int:
     sweeps = run_sweeps(args, sides) if args.sweep_list else {}
     used = {side: _get(c, side, "threads") for c in cases for side in sides if _get(c, side, "threads")}
     print(f"\nmodel: hidden {args.hidden} x {args.layers} layers; threads used: {used or 'unknown'}")
+    print(load_line([c.get(side, {}) for c in cases for side in sides] + list(sweeps.values()), host["usable_cpus"]))
     failures = failure_lines(cases, sweeps)
     tables = case_table(cases) + [""] + sweep_table(sweeps, args.sweep_batch, args.sweep_list)
     print("\n".join(tables + (["", "no result:"] + failures if failures else [])))

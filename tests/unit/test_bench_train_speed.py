@@ -143,3 +143,11 @@ def test_sweep_table_shows_a_killed_side_up_to_where_it_got():
     ]  # fmt: skip
     (line,) = ts.failure_lines([], sweeps)
     assert line == "project sweep: killed by SIGKILL (rc -9); last stderr line: x (largest RSS seen 22.00 GB)"
+
+
+def test_load_line_warns_on_a_busy_host():
+    assert (
+        ts.load_line([{"max_load": 1.5}, {}], 2) == "host load while measuring: 1-min load average up to 1.5 on 2 CPUs"
+    )
+    assert "timings are unreliable" in ts.load_line([{"max_load": 9.5}], 2)
+    assert ts.load_line([{}], 2) == "host load while measuring: unknown"
