@@ -43,7 +43,7 @@ def test_sample_pipeline_end_to_end(tmp_path):
     from src.exporting import ExportedModel
 
     model = ExportedModel(work / "export/deepspeech2.onnx")
-    features = np.zeros((1, 1, 161, 1501), np.float32)
+    features = np.zeros((1, 1, 161, 3501), np.float32)  # the model zoo's 35 s static input
     probs, lengths = model(features, np.array([300], np.int32))
-    assert probs.shape == (1, 751, 29) and int(lengths[0]) == 150
+    assert probs.shape == (1, 1751, 29) and int(lengths[0]) == 150
     np.testing.assert_allclose(probs[0, :150].sum(axis=1), 1.0, rtol=1e-4)
