@@ -41,3 +41,15 @@ abs_file() {
 is_positional() {
   [[ $# -ge 1 && "$1" != --* ]]
 }
+
+# run_logged LOG CMD...: run CMD with its output on the terminal and in LOG (through tee); when stdout already is
+# LOG (the lab's `nohup bash scripts/... > train.log 2>&1 &`), write there once instead of twice.
+run_logged() {
+  local log=$1
+  shift
+  if [[ /dev/stdout -ef "$log" ]]; then
+    "$@" 2>&1
+  else
+    "$@" 2>&1 | tee "$log"
+  fi
+}

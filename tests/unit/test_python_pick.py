@@ -56,3 +56,14 @@ def test_setup_names_the_python_found_and_what_to_install(tmp_path):
     assert run.returncode == 1 and run.stdout == ""
     assert run.stderr.count("\n") == 1
     assert "oldpy is Python 3.9.0" in run.stderr and "3.10-3.12" in run.stderr and "PYTHON=" in run.stderr
+
+
+def test_nohup_redirect_to_the_log_writes_each_line_once(tmp_path):
+    fake(tmp_path, "fakepy", 'echo "eval ran with $#"')
+    (tmp_path / "x.ckpt").write_bytes(b"")
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "PYTHON": "fakepy"}
+    launcher = REPO / "scripts" / "run_eval_cpu.sh"
+    subprocess.run(["bash", "-c", f"bash {launcher} x.ckpt > eval.log 2>&1"], cwd=tmp_path, env=env, check=True)
+    assert (tmp_path / "eval.log").read_text().count("eval ran with") == 1  # the lab's form: one copy, not two
+    run = subprocess.run(["bash", str(launcher), "x.ckpt"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert "eval ran with" in run.stdout and "eval ran with" in (tmp_path / "eval.log").read_text()  # tee
