@@ -26,29 +26,21 @@ import numpy as np
 import soundfile as sf
 
 from src import shapes
-from src.audio import AudioError, resample
+from src.audio import AudioError
 from src.config import SpectConfig
 from src.features import spectrogram
+from src.segments import QUIET_WINDOW_S, Segment, Segmenter, quiet_cut  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("text", "json", "srt")
 AUDIO_SUFFIXES = {f".{name.lower()}" for name in sf.available_formats()} | {".mp3", ".ogg", ".oga", ".opus", ".aif"}
-QUIET_WINDOW_S = 0.02
 
 
 class HypothesisDecoder(Protocol):
     """GreedyCTCDecoder or BeamCTCDecoder (src/beam_decoder.py): posteriors (T', C) -> Hypothesis."""
 
     def hypothesis(self, probs: np.ndarray): ...
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A piece of a file: `audio` (samples,) float32 mono at the model's rate, starting `start` s into the file."""
-
-    start: float
-    audio: np.ndarray
 
 
 @dataclass
@@ -70,59 +62,6 @@ class Transcript:
 
 
 # ------------------------------------------------------------------------------------------------------ streaming
-def quiet_cut(audio: np.ndarray, lo: int, hi: int, window: int) -> int:
-    """Index in [lo, hi] at the centre of the lowest-energy `window`-sample stretch (the latest on ties).
-
-    Args:
-        audio: (samples,) mono.
-    """
-    lo, hi = max(0, lo), min(hi, len(audio))
-    window = max(1, min(window, hi - lo))
-    if hi - lo <= window:
-        return hi
-    power = np.concatenate([[0.0], np.cumsum(audio[lo:hi].astype(np.float64) ** 2)])
-    energy = power[window:] - power[:-window]  # energy of audio[lo + i : lo + i + window]
-    i = len(energy) - 1 - int(np.argmin(energy[::-1]))
-    return lo + i + window // 2
-
-
-class Segmenter:
-    """Cuts a growing mono stream into segments of at most `max_seconds` at the model's rate, at quiet points.
-
-    Blocks of any size can be pushed: the cuts depend only on the samples, so a file read in blocks and the same
-    samples arriving over a live connection give the same segments.
-
-    Args:
-        sr: rate of the pushed samples.
-        sample_rate: the model's rate (segments are resampled to it as a whole).
-    """
-
-    def __init__(self, sr: int, sample_rate: int, max_seconds: float, search_seconds: float = 3.0) -> None:
-        self.sr, self.sample_rate = sr, sample_rate
-        # n samples resample to ceil(n * sample_rate / sr): keep that within max_seconds at sample_rate
-        self.max_native = max(2, math.floor(max_seconds * sample_rate + 1e-6) * sr // sample_rate)
-        self.search = min(int(search_seconds * sr), self.max_native // 2)
-        self.buffer, self.consumed, self.total = np.zeros(0, np.float32), 0, 0
-
-    def push(self, block: np.ndarray) -> list[Segment]:
-        """Add (samples,) float32 mono; returns the segments completed by it (usually none)."""
-        self.total += len(block)
-        self.buffer = np.concatenate([self.buffer, block.astype(np.float32, copy=False)])
-        done = []
-        while len(self.buffer) > self.max_native:
-            window = max(1, int(QUIET_WINDOW_S * self.sr))
-            cut = quiet_cut(self.buffer, self.max_native - self.search, self.max_native, window)
-            done.append(Segment(self.consumed / self.sr, resample(self.buffer[:cut], self.sr, self.sample_rate)))
-            self.consumed, self.buffer = self.consumed + cut, self.buffer[cut:]
-        return done
-
-    def tail(self) -> Segment | None:
-        """The samples not yet cut off, as a segment (None when there are none); the buffer is kept."""
-        if not len(self.buffer):
-            return None
-        return Segment(self.consumed / self.sr, resample(self.buffer, self.sr, self.sample_rate))
-
-
 AudioSource = Union[str, Path, BinaryIO]
 
 
@@ -228,18 +167,25 @@ def seconds_per_output_frame(spect: SpectConfig) -> float:
     return spect.window_stride * math.prod(stride for _, stride, _ in shapes.CONV_TIME)
 
 
+def check_segment_seconds(seconds: float) -> None:
+    """--segment_seconds must be a finite number of seconds above 1 (NaN and inf would make no segments)."""
+    if not math.isfinite(seconds) or seconds <= 1.0:
+        raise ValueError(f"--segment_seconds must be a finite number of seconds above 1, got {seconds}")
+
+
 class Transcriber:
     """Segments, predicts and decodes whole files."""
 
     def __init__(
         self, predictor: SegmentPredictor, decoder: HypothesisDecoder, spect: SpectConfig, segment_seconds: float = 15.0
     ) -> None:
+        check_segment_seconds(segment_seconds)
         limit = predictor.max_seconds(spect)
         if limit is not None and segment_seconds > limit:
             logger.info("segments shortened to %.2f s: the exported model's static input holds no more", limit)
             segment_seconds = limit
         if segment_seconds <= 1.0:
-            raise ValueError(f"segment length must exceed 1 s, got {segment_seconds:.2f} s")
+            raise ValueError(f"segment length must exceed 1 s, got {segment_seconds:.2f} s (the model's input limit)")
         self.predictor, self.decoder, self.spect, self.segment_seconds = predictor, decoder, spect, segment_seconds
         self.frame_s = seconds_per_output_frame(spect)
 
@@ -413,22 +359,31 @@ class OutputWriter:
 def exported_frames(path: str | Path) -> tuple[int, int] | None:
     """(batch, frames) of an exported model's static features input, read from the file; None if unknown."""
     path = Path(path)
+    if path.suffix.lower() not in (".onnx", ".mindir"):
+        return None
+    try:
+        values = _static_input_dims(path)
+    except Exception as err:  # noqa: BLE001 - protobuf's DecodeError and friends: name the file instead
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(
+            f"{path}: not a readable {path.suffix.lower()} model (corrupt or truncated?): {first}"
+        ) from None
+    if len(values) != 4 or min(values) <= 0:
+        return None
+    return int(values[0]), int(values[3])
+
+
+def _static_input_dims(path: Path) -> list[int]:
     if path.suffix.lower() == ".onnx":
         import onnx
 
         dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
-        values = [d.dim_value for d in dims]
-    elif path.suffix.lower() == ".mindir":
-        from mindspore.train import mind_ir_pb2
+        return [d.dim_value for d in dims]
+    from mindspore.train import mind_ir_pb2
 
-        model = mind_ir_pb2.ModelProto()
-        model.ParseFromString(path.read_bytes())
-        values = list(model.graph.input[0].tensor[0].dims) if model.graph.input else []
-    else:
-        return None
-    if len(values) != 4 or min(values) <= 0:
-        return None
-    return int(values[0]), int(values[3])
+    model = mind_ir_pb2.ModelProto()
+    model.ParseFromString(path.read_bytes())
+    return list(model.graph.input[0].tensor[0].dims) if model.graph.input else []
 
 
 def load_segment_predictor(
@@ -495,6 +450,7 @@ def build_transcriber(args) -> Transcriber:
     from src.cli import log_config
     from src.text import load_labels
 
+    check_segment_seconds(args.segment_seconds)  # before the model is loaded
     cfg = C.EvalConfig()
     C.load_run_model_config(args.model_path, cfg.DataConfig.SpectConfig, cfg.ModelConfig)
     C.apply_overrides(cfg, decoder_overrides(args) + args.set)

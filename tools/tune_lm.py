@@ -75,7 +75,15 @@ def main(argv=None) -> int:
     d = cfg.DataConfig
     labels = load_labels(d.labels_path)
     decoder = BeamCTCDecoder(labels, cfg.LMConfig)
-    data = create_dataset(d.test_manifest, labels, d.SpectConfig, d.batch_size, False, num_workers=d.num_workers)
+    data = create_dataset(
+        d.test_manifest,
+        labels,
+        d.SpectConfig,
+        d.batch_size,
+        False,
+        num_workers=d.num_workers,
+        batch_seconds=d.batch_seconds,
+    )
     _, cell = load_predictor(args.pretrain_ckpt, labels, d.SpectConfig, cfg.ModelConfig)
     posteriors, references = cache_posteriors(cell_predict_fn(cell), data)
     rows = [
