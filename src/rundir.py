@@ -14,6 +14,8 @@ import logging
 import os
 from pathlib import Path
 
+from src.atomic import stale_temps
+
 logger = logging.getLogger(__name__)
 
 LOCK_NAME = ".train.lock"
@@ -108,6 +110,9 @@ def claim_run_dir(run_dir: str | Path, resume: bool, overwrite: bool) -> RunLock
     """
     lock = RunLock(run_dir).acquire()  # first: a live run is named by its pid, whatever else the directory holds
     try:
+        for stale in stale_temps(run_dir):  # a save cut short by SIGKILL or a power cut
+            stale.unlink(missing_ok=True)
+            logger.warning("removed %s, left by an interrupted save", stale)
         doomed = check_ownership(run_dir, resume, overwrite)
         if doomed:  # only --overwrite of another run's checkpoints clears anything; a resume keeps its curves
             clear_previous_run(run_dir, doomed)

@@ -13,6 +13,7 @@ have a static input (batch, 1, 161, frames), which bounds the segment length.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
@@ -26,6 +27,7 @@ import numpy as np
 import soundfile as sf
 
 from src import shapes
+from src.atomic import write_text
 from src.audio import AudioError
 from src.config import SpectConfig
 from src.features import spectrogram
@@ -200,6 +202,22 @@ class Transcriber:
         words = [Word(w.word, seg.start + w.start * self.frame_s, seg.start + w.end * self.frame_s) for w in hyp.words]
         return words, {"start": seg.start, "end": seg.start + len(seg.audio) / s.sample_rate, "text": hyp.text}
 
+    def warm_up(self) -> int:
+        """Run every input width a segment can need once (graph mode compiles each on first use); returns the count.
+
+        A server calls this before it listens, so no request pays for a compilation.
+        """
+        s = self.spect
+        hop = shapes.hop_length(s.sample_rate, s.window_stride)
+        longest = int(self.segment_seconds * s.sample_rate) // hop + 1  # frames of the longest segment
+        widths = {}  # width -> frames of the longest segment padded to it
+        for t in range(2, longest + 1):
+            widths[self.predictor.frames or shapes.bucket_length(t)] = t
+        noise = np.random.default_rng(0).standard_normal((longest - 1) * hop).astype(np.float32) * 1e-3
+        for t in widths.values():
+            self.decode_segment(Segment(0.0, noise[: (t - 1) * hop]))
+        return len(widths)
+
     def transcribe(self, source: AudioSource, name: str | None = None) -> Transcript:
         """Text and word times of one file (a path or a binary file object; `name` names it in errors).
 
@@ -343,7 +361,7 @@ class OutputWriter:
         while name + suffix in self.used:
             name, n = f"{Path(transcript.path).stem}_{n}", n + 1
         self.used.add(name + suffix)
-        (self.dir / (name + suffix)).write_text(body + "\n", encoding="utf-8")
+        write_text(self.dir / (name + suffix), body + "\n")
 
     def _print(self, path: str, body: str) -> None:
         out = self.out or sys.stdout
@@ -424,7 +442,7 @@ def load_segment_predictor(
     return SegmentPredictor(ExportedModel(path), frames or found, batch)
 
 
-def add_transcriber_args(parser) -> None:
+def add_transcriber_args(parser: argparse.ArgumentParser) -> None:
     """The model and decoder options transcribe.py and serve.py share (argparse)."""
     from src.beam_decoder import add_decoder_args
 
@@ -437,7 +455,7 @@ def add_transcriber_args(parser) -> None:
     add_decoder_args(parser)
 
 
-def build_transcriber(args) -> Transcriber:
+def build_transcriber(args: argparse.Namespace) -> Transcriber:
     """Config (the run's config.json next to a checkpoint, flags, --set), decoder and model -> Transcriber.
 
     Args:
