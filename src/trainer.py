@@ -16,7 +16,13 @@ from mindspore import Tensor
 from src import config as C
 from src.augment import Augmenter
 from src.callback import CheckpointSaver, ProgressLogger
-from src.checkpoint import find_resume_checkpoint, load_network_weights, restore_training_state, try_save
+from src.checkpoint import (
+    best_checkpoint_wer,
+    find_resume_checkpoint,
+    load_network_weights,
+    restore_training_state,
+    try_save,
+)
 from src.curves import CurveLogger, truncate_after, try_plot_curves
 from src.dataset import create_dataset
 from src.deepspeech2 import DeepSpeechModel, NetWithLossClass
@@ -138,14 +144,25 @@ class Trainer:
         self.best_wer = float("inf")
         self.stop_signal = ""
 
-    def resume(self, path: str) -> Path:
+    def best_path(self) -> Path:
+        k = self.cfg.CheckpointConfig
+        return Path(k.ckpt_path) / f"{k.ckpt_file_name_prefix}-best.ckpt"
+
+    def resume(self, path: str, params: dict | None = None) -> Path:
         """Continue from a training checkpoint (a file, or the newest readable one in a directory).
 
         Weights, Adam moments, step counters, batch-norm statistics and the position in the epoch come back;
         batch order and augmentation are functions of (seed, epoch, clip), so the run goes on as if never stopped.
+        The best validation WER comes back from the best checkpoint, so a worse epoch never replaces it.
+        Args:
+            params: the checkpoint's contents when the caller has already read them (train.py checks them first).
         """
-        path, params = find_resume_checkpoint(path)
+        path, params = (Path(path), params) if params is not None else find_resume_checkpoint(path)
         position = restore_training_state(self.step_cell, params, path)
+        best = best_checkpoint_wer(self.best_path())
+        if best is not None:
+            self.best_wer = best
+            logger.info("best validation WER so far %.3f (%s)", best, self.best_path())
         self.global_step = position["global_step"]
         self.start_epoch, self.start_pos = position["epoch"], position["step"]
         if self.start_pos >= self.steps_per_epoch:
@@ -188,10 +205,9 @@ class Trainer:
         if self.curves:
             self.curves.log_eval(epoch + 1, self.global_step, wer, cer)
         if wer < self.best_wer:
-            self.best_wer = wer
-            k = self.cfg.CheckpointConfig
-            best = Path(k.ckpt_path) / f"{k.ckpt_file_name_prefix}-best.ckpt"
+            best = self.best_path()
             if try_save(self.step_cell, best, {"epoch_num": epoch, "val_wer": wer}, "best checkpoint"):
+                self.best_wer = wer  # only once saved: a failed save leaves the file on disk as the bar to beat
                 logger.info("new best validation WER %.3f: %s", wer, best)
 
     def run(self) -> TrainSummary:

@@ -13,6 +13,7 @@ have a static input (batch, 1, 161, frames), which bounds the segment length.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
@@ -26,6 +27,7 @@ import numpy as np
 import soundfile as sf
 
 from src import shapes
+from src.atomic import write_text
 from src.audio import AudioError
 from src.config import SpectConfig
 from src.features import spectrogram
@@ -170,18 +172,25 @@ def seconds_per_output_frame(spect: SpectConfig) -> float:
     return spect.window_stride * math.prod(stride for _, stride, _ in shapes.CONV_TIME)
 
 
+def check_segment_seconds(seconds: float) -> None:
+    """--segment_seconds must be a finite number of seconds above 1 (NaN and inf would make no segments)."""
+    if not math.isfinite(seconds) or seconds <= 1.0:
+        raise ValueError(f"--segment_seconds must be a finite number of seconds above 1, got {seconds}")
+
+
 class Transcriber:
     """Segments, predicts and decodes whole files."""
 
     def __init__(
         self, predictor: SegmentPredictor, decoder: HypothesisDecoder, spect: SpectConfig, segment_seconds: float = 15.0
     ) -> None:
+        check_segment_seconds(segment_seconds)
         limit = predictor.max_seconds(spect)
         if limit is not None and segment_seconds > limit:
             logger.info("segments shortened to %.2f s: the exported model's static input holds no more", limit)
             segment_seconds = limit
         if segment_seconds <= 1.0:
-            raise ValueError(f"segment length must exceed 1 s, got {segment_seconds:.2f} s")
+            raise ValueError(f"segment length must exceed 1 s, got {segment_seconds:.2f} s (the model's input limit)")
         self.predictor, self.decoder, self.spect, self.segment_seconds = predictor, decoder, spect, segment_seconds
         self.frame_s = seconds_per_output_frame(spect)
 
@@ -195,6 +204,22 @@ class Transcriber:
         hyp = self.decoder.hypothesis(self.predictor(features))
         words = [Word(w.word, seg.start + w.start * self.frame_s, seg.start + w.end * self.frame_s) for w in hyp.words]
         return words, {"start": seg.start, "end": seg.start + len(seg.audio) / s.sample_rate, "text": hyp.text}
+
+    def warm_up(self) -> int:
+        """Run every input width a segment can need once (graph mode compiles each on first use); returns the count.
+
+        A server calls this before it listens, so no request pays for a compilation.
+        """
+        s = self.spect
+        hop = shapes.hop_length(s.sample_rate, s.window_stride)
+        longest = int(self.segment_seconds * s.sample_rate) // hop + 1  # frames of the longest segment
+        widths = {}  # width -> frames of the longest segment padded to it
+        for t in range(2, longest + 1):
+            widths[self.predictor.frames or shapes.bucket_length(t)] = t
+        noise = np.random.default_rng(0).standard_normal((longest - 1) * hop).astype(np.float32) * 1e-3
+        for t in widths.values():
+            self.decode_segment(Segment(0.0, noise[: (t - 1) * hop]))
+        return len(widths)
 
     def transcribe(self, source: AudioSource, name: str | None = None) -> Transcript:
         """Text and word times of one file (a path or a binary file object; `name` names it in errors).
@@ -339,7 +364,7 @@ class OutputWriter:
         while name + suffix in self.used:
             name, n = f"{Path(transcript.path).stem}_{n}", n + 1
         self.used.add(name + suffix)
-        (self.dir / (name + suffix)).write_text(body + "\n", encoding="utf-8")
+        write_text(self.dir / (name + suffix), body + "\n")
 
     def _print(self, path: str, body: str) -> None:
         out = self.out or sys.stdout
@@ -355,22 +380,31 @@ class OutputWriter:
 def exported_frames(path: str | Path) -> tuple[int, int] | None:
     """(batch, frames) of an exported model's static features input, read from the file; None if unknown."""
     path = Path(path)
+    if path.suffix.lower() not in (".onnx", ".mindir"):
+        return None
+    try:
+        values = _static_input_dims(path)
+    except Exception as err:  # noqa: BLE001 - protobuf's DecodeError and friends: name the file instead
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(
+            f"{path}: not a readable {path.suffix.lower()} model (corrupt or truncated?): {first}"
+        ) from None
+    if len(values) != 4 or min(values) <= 0:
+        return None
+    return int(values[0]), int(values[3])
+
+
+def _static_input_dims(path: Path) -> list[int]:
     if path.suffix.lower() == ".onnx":
         import onnx
 
         dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
-        values = [d.dim_value for d in dims]
-    elif path.suffix.lower() == ".mindir":
-        from mindspore.train import mind_ir_pb2
+        return [d.dim_value for d in dims]
+    from mindspore.train import mind_ir_pb2
 
-        model = mind_ir_pb2.ModelProto()
-        model.ParseFromString(path.read_bytes())
-        values = list(model.graph.input[0].tensor[0].dims) if model.graph.input else []
-    else:
-        return None
-    if len(values) != 4 or min(values) <= 0:
-        return None
-    return int(values[0]), int(values[3])
+    model = mind_ir_pb2.ModelProto()
+    model.ParseFromString(path.read_bytes())
+    return list(model.graph.input[0].tensor[0].dims) if model.graph.input else []
 
 
 def load_segment_predictor(
@@ -411,7 +445,7 @@ def load_segment_predictor(
     return SegmentPredictor(ExportedModel(path), frames or found, batch)
 
 
-def add_transcriber_args(parser) -> None:
+def add_transcriber_args(parser: argparse.ArgumentParser) -> None:
     """The model and decoder options transcribe.py and serve.py share (argparse)."""
     from src.beam_decoder import add_decoder_args
 
@@ -424,7 +458,7 @@ def add_transcriber_args(parser) -> None:
     add_decoder_args(parser)
 
 
-def build_transcriber(args) -> Transcriber:
+def build_transcriber(args: argparse.Namespace) -> Transcriber:
     """Config (the run's config.json next to a checkpoint, flags, --set), decoder and model -> Transcriber.
 
     Args:
@@ -437,6 +471,7 @@ def build_transcriber(args) -> Transcriber:
     from src.cli import log_config
     from src.text import load_labels
 
+    check_segment_seconds(args.segment_seconds)  # before the model is loaded
     cfg = C.EvalConfig()
     C.load_run_model_config(args.model_path, cfg.DataConfig.SpectConfig, cfg.ModelConfig)
     C.apply_overrides(cfg, decoder_overrides(args) + args.set)
