@@ -213,3 +213,27 @@ def test_create_eval_dataset_reads_the_eval_config(tmp_path: Path) -> None:
     ds = create_eval_dataset(d, LABELS, num_workers=1)
     assert ds.epoch_batches(0) == [[0], [2], [1]]  # 2 x 1.28 s > 2 s: one per batch; the 8 s clip is cut
     assert ds.is_long(1) and not ds.is_long(0)
+
+
+def test_allocation_failure_in_eval_is_one_line_naming_the_clip(tmp_path: Path) -> None:
+    from deepspeech_pytorch.decoder import Decoder
+    from src.evaluation import EvalMemoryError, evaluate
+
+    rows = [write_tone_clip(tmp_path, f"c{i}", s, "HI") for i, s in enumerate([1.0, 1.2])]
+    (tmp_path / "m.csv").write_text("".join(f"{w},{t}\n" for w, t in rows), encoding="utf-8")
+    ds = SpeechDataset(load_utterances(str(tmp_path / "m.csv"), LABELS, SPECT), SPECT, 20, False, num_workers=1)
+
+    def out_of_memory(features, lengths):
+        raise RuntimeError("std::bad_alloc")
+
+    with pytest.raises(EvalMemoryError) as info:
+        evaluate(out_of_memory, ds, lambda p, n: [""] * len(n), Decoder(LABELS))
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{tmp_path / 'm.csv'}:1: out of memory")
+    assert "2 clip(s) x 128 padded frames" in message and "max_batch_seconds" in message
+
+    def broken(features, lengths):
+        raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):  # other failures are not disguised
+        evaluate(broken, ds, lambda p, n: [""] * len(n), Decoder(LABELS))
