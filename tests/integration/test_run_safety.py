@@ -150,6 +150,15 @@ def test_resume_typo_fails_before_the_run_config_is_rewritten(run_dir, tmp_path,
     assert snapshot(real) == before
 
 
+def test_invalid_manifest_rows_fail_before_the_run_config_is_rewritten(run_dir, corpus, tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"{corpus}/c0.wav,{corpus}/c0.txt\n{corpus}/missing.wav,{corpus}/c1.txt\n")
+    before = snapshot(run_dir)
+    assert script("train").main(["--resume", str(run_dir), "--train_manifest", str(bad)]) == 2
+    assert "bad.csv: 1 of 2 rows are invalid" in one_error_line(capsys)
+    assert snapshot(run_dir)["config.json"] == before["config.json"]
+
+
 def test_resume_of_a_missing_run_names_it(tmp_path, capsys):
     assert script("train").main(["--resume", str(tmp_path / "no" / "such" / "run")]) == 2
     assert "no such checkpoint file or directory" in one_error_line(capsys)  # P11: not the train manifest
