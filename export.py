@@ -21,7 +21,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--file_format", default="MINDIR", type=str.upper, choices=["MINDIR", "ONNX"])
     parser.add_argument("--file_name", default="deepspeech2", help="output path without suffix")
     parser.add_argument("--batch_size", type=int, default=1)
-    parser.add_argument("--max_duration", type=float, default=15.0, help="seconds of audio the static input holds")
+    parser.add_argument(
+        "--max_duration", type=float, default=35.0, help="seconds of audio the static input holds (default 35: the "
+        "model zoo's 3501 frames; shorter clips are padded and masked, longer ones need transcribe.py's segments)"
+    )  # fmt: skip
     parser.add_argument("--device_target", default="CPU", choices=["CPU", "GPU", "Ascend"])
     parser.add_argument("--labels_path", default="labels.json")
     parser.add_argument("--set", action="append", default=[], metavar="Section.key=value")

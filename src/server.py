@@ -17,14 +17,17 @@ a 500 that carries no traceback.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
 import logging
 import signal
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from aiohttp import WSMsgType, web
 
@@ -33,6 +36,7 @@ from src.live import LiveTranscript, pcm16_to_float
 from src.transcription import Transcriber, Transcript, open_audio, to_document
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 PAGES = {  # URL -> (file under WEB_DIR, content type): the only files the server ever reads for a client
@@ -78,7 +82,7 @@ class ModelQueue:
         self.size, self.pending = size, 0
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
 
-    async def run(self, fn, *args):
+    async def run(self, fn: Callable[..., T], *args) -> T:
         """fn(*args) on the model thread. Cancelling the caller before the job starts drops the job."""
         if self.pending >= self.size:
             raise ApiError(503, f"the server is busy ({self.pending} requests queued); try again shortly")
@@ -115,7 +119,7 @@ def error_response(status: int, message: str) -> web.Response:
 
 
 @web.middleware
-async def json_errors(request: web.Request, handler):
+async def json_errors(request: web.Request, handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as err:
@@ -255,7 +259,7 @@ def build_app(transcriber: Transcriber, model: str, limits: Limits) -> web.Appli
     return app
 
 
-def add_server_args(parser) -> None:
+def add_server_args(parser: argparse.ArgumentParser) -> None:
     """serve.py's own options (argparse)."""
     defaults = Limits()
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
@@ -270,7 +274,7 @@ def add_server_args(parser) -> None:
     )
 
 
-def limits_from_args(args) -> Limits:
+def limits_from_args(args: argparse.Namespace) -> Limits:
     limits = Limits(args.max_upload_mb, args.max_seconds, args.queue_size, args.stream_seconds, args.partial_every)
     limits.validate()
     return limits

@@ -13,6 +13,7 @@ have a static input (batch, 1, 161, frames), which bounds the segment length.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
@@ -152,8 +153,11 @@ class SegmentPredictor:
         if t > width:
             raise ValueError(f"segment of {t} frames exceeds the model's static input of {width} frames")
         batch = np.zeros((self.batch, 1, bins, width), np.float32)
-        batch[:, 0, :, :t] = features  # rows past the first repeat it: the static batch must be filled
-        probs, out_lengths = self.predict(batch, np.full(self.batch, t, np.int32))
+        batch[0, 0, :, :t] = features
+        # An exported model's static batch is filled with empty rows (length 0, masked out), never with copies.
+        lengths = np.zeros(self.batch, np.int32)
+        lengths[0] = t
+        probs, out_lengths = self.predict(batch, lengths)
         return np.asarray(probs)[0, : int(np.asarray(out_lengths)[0])]
 
     def max_seconds(self, spect: SpectConfig) -> float | None:
@@ -441,7 +445,7 @@ def load_segment_predictor(
     return SegmentPredictor(ExportedModel(path), frames or found, batch)
 
 
-def add_transcriber_args(parser) -> None:
+def add_transcriber_args(parser: argparse.ArgumentParser) -> None:
     """The model and decoder options transcribe.py and serve.py share (argparse)."""
     from src.beam_decoder import add_decoder_args
 
@@ -454,7 +458,7 @@ def add_transcriber_args(parser) -> None:
     add_decoder_args(parser)
 
 
-def build_transcriber(args) -> Transcriber:
+def build_transcriber(args: argparse.Namespace) -> Transcriber:
     """Config (the run's config.json next to a checkpoint, flags, --set), decoder and model -> Transcriber.
 
     Args:

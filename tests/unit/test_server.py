@@ -12,6 +12,7 @@ import soundfile as sf
 
 pytest.importorskip("aiohttp")
 
+from src import shapes  # noqa: E402
 from src import transcription as T  # noqa: E402
 from src.beam_decoder import GreedyCTCDecoder  # noqa: E402
 from src.config import SpectConfig  # noqa: E402
@@ -125,3 +126,19 @@ def test_a_full_queue_answers_503_over_http(tmp_path, labels) -> None:
     assert first[0] == 200 and first[2]["words"] and first[2]["model"] == "fake"
     assert second[0] == 503 and second[1] == "1"
     assert second[2]["status"] == 503 and "busy" in second[2]["error"]
+
+
+def test_warm_up_runs_every_width_a_segment_can_need_once(labels) -> None:
+    widths = []
+    predict = fake_predict(labels)
+
+    def spy(features, lengths):
+        widths.append(features.shape[-1])
+        return predict(features, lengths)
+
+    transcriber = T.Transcriber(T.SegmentPredictor(spy), GreedyCTCDecoder(labels), SpectConfig(), 4.0)
+    count = transcriber.warm_up()
+    needed = {shapes.bucket_length(t) for t in range(2, 4 * 16000 // 160 + 2)}  # 1 .. 401 frames
+    assert count == len(widths) == len(needed) and set(widths) == needed
+    exported = T.Transcriber(T.SegmentPredictor(spy, frames=401), GreedyCTCDecoder(labels), SpectConfig(), 4.0)
+    assert exported.warm_up() == 1  # a static input: one width
