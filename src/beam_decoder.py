@@ -34,7 +34,7 @@ LOG_CLIP = math.log(1e-15)  # pyctcdecode's floor for log probabilities
 LN_PER_LOG10 = math.log(10.0)
 UNK_SCORE_OFFSET = -10.0  # pyctcdecode's default penalty for a word (or partial word) outside the LM vocabulary
 AVG_WORD_LEN = 6  # pyctcdecode: partial unknown words longer than this cost proportionally more
-KENLM_HINT = "install it with `pip install kenlm` (needs a C++ compiler), or pass the ARPA file instead"
+KENLM_HINT = "install it with `pip install kenlm-ex` (a prebuilt KenLM wheel), or pass the ARPA file instead"
 KENLM_MAGIC = b"mmap lm "
 
 

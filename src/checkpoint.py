@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import mindspore as ms
+
+from src.atomic import AtomicWriteError, CorruptWrite, atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -30,19 +32,88 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, truncated, corrupt or does not fit the network; the message names it."""
 
 
-def load_param_dict(path: str | Path) -> dict:
-    """Read a .ckpt into {name: Parameter}; truncated or corrupt files raise CheckpointError naming them."""
+CRC_TRAILER = b"crc_num"  # MindSpore's crc_check=True ends the file with b"crc_num" + 10-byte big-endian CRC32
+CRC_TRAILER_SIZE = len(CRC_TRAILER) + 10
+
+
+def has_crc(path: str | Path) -> bool:
+    """True when the file ends with MindSpore's CRC trailer (written by save_checkpoint(crc_check=True))."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size < CRC_TRAILER_SIZE:
+        return False
+    with open(path, "rb") as f:
+        f.seek(size - CRC_TRAILER_SIZE)
+        return f.read(len(CRC_TRAILER)) == CRC_TRAILER
+
+
+def verify_crc(path: str | Path, chunk: int = 1 << 20) -> None:
+    """Check a checkpoint against its CRC trailer, streaming (memory use is one chunk, whatever the file size).
+
+    Raises:
+        CorruptWrite: no trailer (cut short) or the CRC differs: the file is proven bad.
+        OSError: the file could not be read (proves nothing about its content).
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if not has_crc(path):
+        raise CorruptWrite(f"{path} has no CRC trailer (cut short?)")
+    crc, remaining = 0, size - CRC_TRAILER_SIZE
+    with open(path, "rb") as f:
+        while remaining:
+            block = f.read(min(chunk, remaining))
+            if not block:
+                raise CorruptWrite(f"{path} ended early")
+            crc = zlib.crc32(block, crc)
+            remaining -= len(block)
+        stored = int.from_bytes(f.read(CRC_TRAILER_SIZE)[len(CRC_TRAILER) :], "big")
+    if crc != stored:
+        raise CorruptWrite(f"{path} fails its CRC check (stored {stored:#010x}, computed {crc:#010x})")
+
+
+def check_readable(path: str | Path) -> Path:
+    """A checkpoint file exists, is not empty and passes its CRC (streamed, no parameters loaded).
+
+    Raises:
+        CheckpointError: naming the file.
+    """
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"checkpoint not found: {path}" + (" (it is a directory)" if path.is_dir() else ""))
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint is empty: {path}")
     try:
-        params = ms.load_checkpoint(str(path))
+        if has_crc(path):
+            verify_crc(path)
+    except CorruptWrite as err:
+        raise CheckpointError(f"checkpoint {path} is damaged: {err}; it cannot be used") from None
+    except OSError as err:
+        raise CheckpointError(f"checkpoint {path} cannot be read: {err}") from None
+    return path
+
+
+def load_param_dict(path: str | Path) -> dict:
+    """Read a .ckpt into {name: Parameter}, checking its CRC when it has one (older files without: loaded as is).
+
+    Raises:
+        CheckpointError: missing, empty, truncated, corrupt or bit-flipped (CRC mismatch) file, or not enough
+            memory to read it; the message names the file and says which.
+    """
+    path = check_readable(path)  # streaming CRC first: a damaged file is named before MindSpore reads it all
+    with_crc = has_crc(path)
+    try:
+        params = ms.load_checkpoint(str(path), crc_check=with_crc)
+    except MemoryError:
+        raise CheckpointError(f"checkpoint {path} could not be read: not enough memory") from None
     except (ValueError, RuntimeError, TypeError, OSError) as err:
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {str(err).splitlines()[0]}") from None
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if "available memory" in first or "not enough memory" in first:
+            raise CheckpointError(f"checkpoint {path} could not be read: not enough free memory ({first})") from None
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {first}") from None
     if not params:
         raise CheckpointError(f"checkpoint {path} holds no parameters")
+    if not with_crc:
+        logger.info("%s has no CRC (an older or model-zoo checkpoint): loaded without an integrity check", path)
     return params
 
 
@@ -108,27 +179,38 @@ def load_network_weights(network: ms.nn.Cell, path: str | Path, strict: bool = T
     return report
 
 
-def save_atomic(save_obj, path: str | Path, append_dict: dict | None = None, verify: bool = True) -> Path:
-    """Write a checkpoint to a temporary file, check it reads back, then rename it into place.
+def _mindspore_temp(tmp: Path) -> list[Path]:
+    """save_checkpoint writes `<name without .ckpt>.tmp` first and renames it; a failure can leave that file."""
+    return [tmp.with_suffix(".tmp")]
 
-    A failed write (disk full, say) raises with the path and leaves any previous file at `path` intact.
+
+def save_atomic(save_obj, path: str | Path, append_dict: dict | None = None, verify: bool = True) -> Path:
+    """Write a checkpoint with a CRC through src.atomic: temp file, streaming CRC check, fsync, rename.
+
+    Only a file proven bad by its CRC is discarded; one that merely cannot be read back is kept (logged).
+    Raises:
+        CheckpointError: the save failed (disk full, say); the path and the reason are named, no partial file is
+            left and any previous file at `path` is intact.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.ckpt")  # save_checkpoint insists on the .ckpt suffix
+
+    def produce(tmp: Path) -> None:
+        ms.save_checkpoint(save_obj, str(tmp), append_dict=append_dict, crc_check=True)
+
     try:
-        ms.save_checkpoint(save_obj, str(tmp), append_dict=append_dict)
-        if verify:
-            load_param_dict(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        tmp.unlink(missing_ok=True)
-        if isinstance(err, (OSError, RuntimeError, ValueError)):
-            raise CheckpointError(f"could not save checkpoint {path}: {err}") from err
-        raise
-    return path
+        return atomic_write(
+            path, produce, verify=verify_crc if verify else None, keep_suffix=True, leftovers=_mindspore_temp
+        )
+    except AtomicWriteError as err:
+        raise CheckpointError(str(err)) from err  # "could not write <path>: <reason>"
+
+
+def try_save(save_obj, path: str | Path, append_dict: dict | None = None, what: str = "checkpoint") -> Path | None:
+    """`save_atomic` that logs a failure (path and reason) and returns None: training goes on."""
+    try:
+        return save_atomic(save_obj, path, append_dict)
+    except CheckpointError as err:
+        logger.error("%s not saved: %s", what, err)
+        return None
 
 
 def _checkpoint_order(path: Path) -> tuple:
@@ -160,6 +242,30 @@ def find_resume_checkpoint(path: str | Path) -> tuple[Path, dict]:
     raise CheckpointError(f"--resume: no readable checkpoint in {path}")
 
 
+def require_training_state(path: str | Path, params: dict) -> None:
+    """Raise CheckpointError (saying what to do) unless the checkpoint records where training stood."""
+    if "step_num" not in params or "epoch_num" not in params:
+        raise CheckpointError(
+            f"--resume: {path} holds no training position (step_num): it is a best or weights-only checkpoint. "
+            f"To train on from its weights, start a new run with --pre_trained_model_path {path}"
+        )
+
+
+def best_checkpoint_wer(path: str | Path) -> float | None:
+    """The validation WER stored in a best checkpoint (`val_wer`), or None when there is no usable file."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        params = load_param_dict(path)
+    except CheckpointError as err:
+        logger.warning("best validation WER unknown: %s", err)
+        return None
+    if "val_wer" not in params:
+        return None
+    return float(params["val_wer"].asnumpy().reshape(-1)[0])
+
+
 def restore_training_state(train_cell, params: dict, path: Path) -> dict:
     """Load weights, Adam moments, step counters and LR into a TrainOneStep cell; return the loop position.
 
@@ -168,6 +274,7 @@ def restore_training_state(train_cell, params: dict, path: Path) -> dict:
     Raises:
         CheckpointError: the file lacks training state (weights-only files go to --pre_trained_model_path).
     """
+    require_training_state(path, params)
     params, _ = rename_legacy_keys(params)
     own = {p.name: p for p in train_cell.get_parameters()}
     missing = [n for n in own if n not in params]

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from src.atomic import atomic_write, write_text
+
 logger = logging.getLogger(__name__)
 
 TRAIN_FILE = "train_curve.csv"
@@ -37,8 +39,7 @@ def _prepare(path: Path, columns: tuple[str, ...]) -> None:
     """Create `path` with a header, or check the header of an existing file and end it with a newline."""
     header = ",".join(columns)
     if not path.exists() or path.stat().st_size == 0:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(header + "\n")
+        write_text(path, header + "\n")
         return
     with open(path, encoding="utf-8") as f:
         first = f.readline().rstrip("\r\n")
@@ -86,6 +87,7 @@ class CurveLogger:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.train_path = self.run_dir / TRAIN_FILE
         self.val_path = self.run_dir / VAL_FILE
+        self._failed: set[Path] = set()
         _prepare(self.train_path, TRAIN_COLUMNS)
         _prepare(self.val_path, VAL_COLUMNS)
         self._wall_offset = self._last_wall_s()
@@ -104,12 +106,18 @@ class CurveLogger:
         """Seconds since the run started, counting earlier sessions of a resumed run."""
         return self._wall_offset + time.monotonic() - self._t0
 
-    @staticmethod
-    def _append(path: Path, cells: list[str]) -> None:
-        # Open, write one line, close: the row is on disk (flushed) before training goes on.
-        with open(path, "a", encoding="utf-8") as f:
-            f.write(",".join(cells) + "\n")
-            f.flush()
+    def _append(self, path: Path, cells: list[str]) -> None:
+        # Open, write one line, close: the row is on disk (flushed) before training goes on. A failed write
+        # (disk full) costs the row, never the run; it is logged once per file, and a row cut short is
+        # skipped by read_curve and dropped by truncate_after.
+        try:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(",".join(cells) + "\n")
+                f.flush()
+        except OSError as err:
+            if path not in self._failed:
+                logger.error("curve row not saved to %s: %s (further failures for this file not logged)", path, err)
+            self._failed.add(path)
 
     def log_step(self, step: int, epoch: int, loss: float, lr: float, wall_s: float | None = None) -> None:
         """Append one training row; wall_s defaults to `self.wall_s()`."""
@@ -182,10 +190,10 @@ def _new_figure(n_panels: int, width: float):
 
 
 def _save(fig, out: Path) -> Path:
+    """Render to a temporary sibling and rename (src.atomic); raises AtomicWriteError naming `out`."""
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    return out
+    fmt = out.suffix.lstrip(".").lower() or "png"
+    return atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=100, format=fmt))
 
 
 def _draw_loss(ax, x: np.ndarray, loss: np.ndarray, raw_label: str, smooth_label: str, color: str) -> None:
@@ -225,6 +233,19 @@ def plot_curves(run_dir: str | Path, out_png: str | Path | None = None) -> Path:
         ax.legend()
     fig.suptitle(f"learning curves: {run_dir.name}")
     return _save(fig, out)
+
+
+def try_plot_curves(run_dir: str | Path) -> Path | None:
+    """`plot_curves` for the end of a training run: any failure is logged with the path and the reason, never raised.
+
+    The plot is a convenience drawn from CSVs that stay on disk (tools/plot_curves.py redraws it), so a full disk
+    or a matplotlib problem must not turn a finished run into a failed one.
+    """
+    try:
+        return plot_curves(run_dir)
+    except Exception as err:  # noqa: BLE001 - logged with its reason; the training result is what matters
+        logger.error("learning curves not drawn in %s: %s: %s", run_dir, type(err).__name__, err)
+        return None
 
 
 def plot_comparison(run_dirs: dict[str, Path], out_png: str | Path) -> Path:
@@ -277,7 +298,5 @@ def truncate_after(run_dir: str | Path, step: int) -> int:
                 keep = False  # a row cut short by a crash
             kept.append(line) if keep else None
             dropped += not keep
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text("\n".join(kept) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        write_text(path, "\n".join(kept) + "\n")
     return dropped

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from deepspeech_pytorch.decoder import Decoder
+from src.atomic import atomic_write
 
 
 @dataclass
@@ -73,9 +74,33 @@ PredictFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 DecodeFn = Callable[[np.ndarray, np.ndarray], list[str]]
 
 
+class EvalMemoryError(ValueError):
+    """A batch did not fit in memory; the message names its first clip and the settings that bound it."""
+
+
+def predict_or_explain(predict: PredictFn, batch) -> tuple[np.ndarray, np.ndarray]:
+    """predict(batch.features, batch.lengths), with an allocation failure turned into a one-line EvalMemoryError.
+
+    MindSpore reports a failed allocation as RuntimeError('std::bad_alloc'); which clips and which settings
+    decide a batch's memory is what the user needs to know instead.
+    """
+    try:
+        return predict(batch.features, batch.lengths)
+    except (RuntimeError, MemoryError) as err:
+        if not isinstance(err, MemoryError) and "bad_alloc" not in str(err) and "memory" not in str(err).lower():
+            raise
+        rows, frames = batch.features.shape[0], batch.features.shape[3]
+        raise EvalMemoryError(
+            f"{batch.sources[0]}: out of memory evaluating a batch of {rows} clip(s) x {frames} padded frames; "
+            "lower --batch_size or DataConfig.max_batch_seconds, or cut long clips shorter with "
+            "DataConfig.max_eval_seconds"
+        ) from None
+
+
 def evaluate(predict: PredictFn, dataset, decode: DecodeFn, decoder: Decoder, on_utterance=None) -> EvalResult:
     """Run a dataset (src.dataset.SpeechDataset, eval mode) through `predict` and `decode`, and score it.
 
+    A clip cut into segments (Batch.part) is scored once, on its segments' hypotheses joined with spaces.
     Args:
         on_utterance: optional callback(UtteranceResult), e.g. to print as results arrive.
     Raises:
@@ -84,10 +109,17 @@ def evaluate(predict: PredictFn, dataset, decode: DecodeFn, decoder: Decoder, on
     result = EvalResult()
     failed_before = sum(dataset.failed.values())
     scheduled = sum(len(b) for b in dataset.epoch_batches(0))
+    pieces: list[str] = []  # hypotheses of the segments so far of a clip cut into segments (Batch.part)
     for _, batch in dataset.iterate(0):
-        probs, out_lengths = predict(batch.features, batch.lengths)
+        probs, out_lengths = predict_or_explain(predict, batch)
         n = batch.size
         hyps = decode(np.asarray(probs)[:n], np.asarray(out_lengths)[:n])
+        k, parts = batch.part
+        if parts > 1:
+            pieces.append(hyps[0])
+            if k < parts - 1:
+                continue
+            hyps, pieces = [" ".join(p for p in pieces if p)], []
         for ref, hyp, src in zip(batch.texts, hyps, batch.sources):
             utt = score(decoder, ref, hyp, src)
             result.utterances.append(utt)
@@ -103,18 +135,22 @@ def evaluate(predict: PredictFn, dataset, decode: DecodeFn, decoder: Decoder, on
 
 
 def write_results(result: EvalResult, path: str | Path) -> Path:
-    """Per-utterance results as CSV (or JSON when the name ends in .json), plus the corpus totals for JSON."""
+    """Per-utterance results as CSV (or JSON when the name ends in .json), plus the corpus totals for JSON.
+
+    Raises:
+        AtomicWriteError: the file could not be written (named, with the reason); nothing partial is left.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     rows = [dict(asdict(u), wer=u.wer, cer=u.cer) for u in result.utterances]
-    tmp = path.with_name(path.name + ".tmp")
-    if path.suffix.lower() == ".json":
-        doc = {"wer": result.wer, "cer": result.cer, "count": result.count, "utterances": rows}
-        tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    else:
+
+    def produce(tmp: Path) -> None:
+        if path.suffix.lower() == ".json":
+            doc = {"wer": result.wer, "cer": result.cer, "count": result.count, "utterances": rows}
+            tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+            return
         with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0].keys()) if rows else ["source"])
             writer.writeheader()
             writer.writerows(rows)
-    tmp.replace(path)
-    return path
+
+    return atomic_write(path, produce)

@@ -8,10 +8,19 @@ import sys
 from pathlib import Path
 
 
+class _LabFormatter(logging.Formatter):
+    """Timestamped lines, except records marked `lab_line`, printed bare so they read exactly as the lab's."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, "lab_line", False):
+            return record.getMessage()
+        return super().format(record)
+
+
 def setup_logging(log_file: str | Path | None = None, rank: int = 0) -> None:
     """Console (and optional file) handlers on the root logger; ranks other than 0 log warnings only."""
     level = logging.INFO if rank == 0 else logging.WARNING
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s" if rank == 0 else f"[rank {rank}] %(message)s")
+    fmt = _LabFormatter("%(asctime)s %(levelname)s %(message)s" if rank == 0 else f"[rank {rank}] %(message)s")
     root = logging.getLogger()
     root.setLevel(level)
     for handler in list(root.handlers):

@@ -16,8 +16,14 @@ from mindspore import Tensor
 from src import config as C
 from src.augment import Augmenter
 from src.callback import CheckpointSaver, ProgressLogger
-from src.checkpoint import find_resume_checkpoint, load_network_weights, restore_training_state, save_atomic
-from src.curves import CurveLogger, plot_curves, truncate_after
+from src.checkpoint import (
+    best_checkpoint_wer,
+    find_resume_checkpoint,
+    load_network_weights,
+    restore_training_state,
+    try_save,
+)
+from src.curves import CurveLogger, truncate_after, try_plot_curves
 from src.dataset import create_dataset
 from src.deepspeech2 import DeepSpeechModel, NetWithLossClass
 from src.evaluation import EvalResult
@@ -79,7 +85,7 @@ class Trainer:
         self.labels = load_labels(d.labels_path)
         augmenter = build_augmenter(cfg)
         logger.info("%s", augmenter.describe())
-        common = dict(seed=t.seed, rank=rank, world=world, num_workers=d.num_workers)
+        common = dict(seed=t.seed, rank=rank, world=world, num_workers=d.num_workers, batch_seconds=d.batch_seconds)
         self.data = create_dataset(
             d.train_manifest,
             self.labels,
@@ -90,6 +96,7 @@ class Trainer:
             d.skip_invalid,
             augmenter=augmenter,
             sortagrad=d.sortagrad,
+            group_by_length=d.group_by_length,
             **common,
         )
         self.val_data = None
@@ -104,6 +111,10 @@ class Trainer:
                 d.skip_invalid,
                 seed=t.seed,
                 num_workers=d.num_workers,
+                batch_seconds=d.batch_seconds,
+                # validation batches and cuts long clips as eval.py does by default
+                segment_seconds=C.EvalDataConfig.max_eval_seconds,
+                max_batch_seconds=C.EvalDataConfig.max_batch_seconds,
             )
         self.net = build_network(self.labels, d.SpectConfig, cfg.ModelConfig)
         if pretrained:
@@ -123,20 +134,38 @@ class Trainer:
         self.step_cell = TrainOneStep(loss_cell, self.optimizer, o.loss_scale, o.max_norm, reducer)
         self.step_cell.set_train()
         k = cfg.CheckpointConfig
-        self.saver = CheckpointSaver(k.ckpt_path, k.ckpt_file_name_prefix, k.keep_checkpoint_max, rank == 0)
+        self.saver = CheckpointSaver(
+            k.ckpt_path,
+            k.ckpt_file_name_prefix,
+            k.keep_checkpoint_max,
+            rank == 0,
+            k.save_checkpoint_steps,
+            k.save_checkpoint_seconds,
+        )
         self.curves = CurveLogger(k.ckpt_path) if rank == 0 else None
         self.global_step, self.start_epoch, self.start_pos = 0, 0, 0
         self.best_wer = float("inf")
         self.stop_signal = ""
 
-    def resume(self, path: str) -> Path:
+    def best_path(self) -> Path:
+        k = self.cfg.CheckpointConfig
+        return Path(k.ckpt_path) / f"{k.ckpt_file_name_prefix}-best.ckpt"
+
+    def resume(self, path: str, params: dict | None = None) -> Path:
         """Continue from a training checkpoint (a file, or the newest readable one in a directory).
 
         Weights, Adam moments, step counters, batch-norm statistics and the position in the epoch come back;
         batch order and augmentation are functions of (seed, epoch, clip), so the run goes on as if never stopped.
+        The best validation WER comes back from the best checkpoint, so a worse epoch never replaces it.
+        Args:
+            params: the checkpoint's contents when the caller has already read them (train.py checks them first).
         """
-        path, params = find_resume_checkpoint(path)
+        path, params = (Path(path), params) if params is not None else find_resume_checkpoint(path)
         position = restore_training_state(self.step_cell, params, path)
+        best = best_checkpoint_wer(self.best_path())
+        if best is not None:
+            self.best_wer = best
+            logger.info("best validation WER so far %.3f (%s)", best, self.best_path())
         self.global_step = position["global_step"]
         self.start_epoch, self.start_pos = position["epoch"], position["step"]
         if self.start_pos >= self.steps_per_epoch:
@@ -179,11 +208,10 @@ class Trainer:
         if self.curves:
             self.curves.log_eval(epoch + 1, self.global_step, wer, cer)
         if wer < self.best_wer:
-            self.best_wer = wer
-            k = self.cfg.CheckpointConfig
-            best = Path(k.ckpt_path) / f"{k.ckpt_file_name_prefix}-best.ckpt"
-            save_atomic(self.step_cell, best, append_dict={"epoch_num": epoch, "val_wer": wer})
-            logger.info("new best validation WER %.3f: %s", wer, best)
+            best = self.best_path()
+            if try_save(self.step_cell, best, {"epoch_num": epoch, "val_wer": wer}, "best checkpoint"):
+                self.best_wer = wer  # only once saved: a failed save leaves the file on disk as the bar to beat
+                logger.info("new best validation WER %.3f: %s", wer, best)
 
     def run(self) -> TrainSummary:
         t, k = self.cfg.TrainingConfig, self.cfg.CheckpointConfig
@@ -192,10 +220,12 @@ class Trainer:
         bad_in_row = 0
         hop_s = self.cfg.DataConfig.SpectConfig.window_stride
         previous_handlers = self._install_signal_handlers()
+        self.saver.restart_clock(self.global_step)
         try:
             for epoch in range(self.start_epoch, t.epochs):
                 start = self.start_pos if epoch == self.start_epoch else 0
                 progress.start_epoch(epoch, start)
+                epoch_started = time.time()
                 pos = start - 1
                 for pos, batch in self.data.iterate(epoch, start):
                     started = time.time()
@@ -217,9 +247,8 @@ class Trainer:
                             f"{bad_in_row} non-finite steps in a row (last at epoch {epoch + 1} step {pos + 1}); "
                             f"stopping. Last good checkpoint: {last}"
                         )
-                    if self.global_step % k.save_checkpoint_steps == 0 and pos + 1 < self.steps_per_epoch:
-                        path = self.saver.save(self.step_cell, epoch, pos, self.global_step)
-                        summary.checkpoints += [path] if path else []
+                    if pos + 1 < self.steps_per_epoch and self.saver.due(self.global_step):
+                        self.saver.save_in_background(self.step_cell, epoch, pos, self.global_step)
                     if self.stop_signal:
                         break
                     if t.max_steps and self.global_step >= t.max_steps:
@@ -230,15 +259,17 @@ class Trainer:
                     summary.checkpoints += [path] if path else []
                     logger.warning("stopped by %s; resume with --resume %s", self.stop_signal, k.ckpt_path)
                     break
+                progress.end_epoch(time.time() - epoch_started, pos + 1 - start)
                 self._end_epoch(epoch, pos, summary)
                 if t.max_steps and self.global_step >= t.max_steps:
                     break
         finally:
+            self.saver.close()  # a background write in flight is finished, never cut off
             for sig, handler in previous_handlers.items():
                 signal.signal(sig, handler)
             progress.close()
             if self.curves and summary.steps:
-                plot_curves(k.ckpt_path)
+                try_plot_curves(k.ckpt_path)
         if self.world > 1:
             from src.distributed import max_weight_spread
 

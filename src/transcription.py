@@ -13,6 +13,7 @@ have a static input (batch, 1, 161, frames), which bounds the segment length.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
@@ -20,35 +21,28 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol, Union
 
 import numpy as np
 import soundfile as sf
 
 from src import shapes
-from src.audio import AudioError, resample
+from src.atomic import write_text
+from src.audio import AudioError
 from src.config import SpectConfig
 from src.features import spectrogram
+from src.segments import QUIET_WINDOW_S, Segment, Segmenter, quiet_cut  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("text", "json", "srt")
 AUDIO_SUFFIXES = {f".{name.lower()}" for name in sf.available_formats()} | {".mp3", ".ogg", ".oga", ".opus", ".aif"}
-QUIET_WINDOW_S = 0.02
 
 
 class HypothesisDecoder(Protocol):
     """GreedyCTCDecoder or BeamCTCDecoder (src/beam_decoder.py): posteriors (T', C) -> Hypothesis."""
 
     def hypothesis(self, probs: np.ndarray): ...
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A piece of a file: `audio` (samples,) float32 mono at the model's rate, starting `start` s into the file."""
-
-    start: float
-    audio: np.ndarray
 
 
 @dataclass
@@ -70,62 +64,57 @@ class Transcript:
 
 
 # ------------------------------------------------------------------------------------------------------ streaming
-def quiet_cut(audio: np.ndarray, lo: int, hi: int, window: int) -> int:
-    """Index in [lo, hi] at the centre of the lowest-energy `window`-sample stretch (the latest on ties).
+AudioSource = Union[str, Path, BinaryIO]
 
-    Args:
-        audio: (samples,) mono.
+
+def open_audio(source: AudioSource, name: str | None = None) -> tuple[sf.SoundFile, str]:
+    """Open a path or a binary file object with libsndfile; returns the file and the name errors use.
+
+    Raises:
+        FileNotFoundError: no such file.
+        AudioError: not audio libsndfile can read.
     """
-    lo, hi = max(0, lo), min(hi, len(audio))
-    window = max(1, min(window, hi - lo))
-    if hi - lo <= window:
-        return hi
-    power = np.concatenate([[0.0], np.cumsum(audio[lo:hi].astype(np.float64) ** 2)])
-    energy = power[window:] - power[:-window]  # energy of audio[lo + i : lo + i + window]
-    i = len(energy) - 1 - int(np.argmin(energy[::-1]))
-    return lo + i + window // 2
+    if isinstance(source, (str, Path)):
+        name = name or str(source)
+        if not Path(source).is_file():
+            raise FileNotFoundError(f"{name}: no such file")
+        source = str(source)
+    else:
+        name = name or "<audio>"
+    try:
+        return sf.SoundFile(source), name
+    except (RuntimeError, sf.LibsndfileError, TypeError) as err:
+        reason = str(err).rsplit(": ", 1)[-1]  # libsndfile's reason, without the repr of a file object
+        raise AudioError(f"{name}: not audio that libsndfile can read ({reason})") from None
 
 
 def iter_segments(
-    path: str | Path,
+    source: AudioSource,
     sample_rate: int,
     max_seconds: float,
     search_seconds: float = 3.0,
     block_frames: int = 1 << 16,
+    name: str | None = None,
 ) -> Iterator[Segment]:
-    """Stream a file as mono segments of at most `max_seconds` at `sample_rate`, cut at quiet points.
+    """Stream a file (path or binary file object) as mono segments of at most `max_seconds` at `sample_rate`.
 
     Raises:
         FileNotFoundError: no such file.
-        AudioError: unreadable, empty or non-finite audio (the message names the file).
+        AudioError: unreadable, empty or non-finite audio (the message names the file, or `name`).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    try:
-        f = sf.SoundFile(str(path))
-    except (RuntimeError, sf.LibsndfileError) as err:
-        raise AudioError(f"{path}: not audio that libsndfile can read ({err})") from None
+    f, name = open_audio(source, name)
     with f:
-        sr = f.samplerate
-        # n samples resample to ceil(n * sample_rate / sr): keep that within max_seconds at sample_rate
-        max_native = max(2, math.floor(max_seconds * sample_rate + 1e-6) * sr // sample_rate)
-        search = min(int(search_seconds * sr), max_native // 2)
-        buffer, consumed, total = np.zeros(0, np.float32), 0, 0
-        for block in _blocks(f, path, block_frames):
-            total += len(block)
-            buffer = np.concatenate([buffer, block])
-            while len(buffer) > max_native:
-                cut = quiet_cut(buffer, max_native - search, max_native, max(1, int(QUIET_WINDOW_S * sr)))
-                yield Segment(consumed / sr, resample(buffer[:cut], sr, sample_rate))
-                consumed, buffer = consumed + cut, buffer[cut:]
-        if total == 0:
-            raise AudioError(f"{path}: the file holds no audio samples")
-        if len(buffer):
-            yield Segment(consumed / sr, resample(buffer, sr, sample_rate))
+        cutter = Segmenter(f.samplerate, sample_rate, max_seconds, search_seconds)
+        for block in _blocks(f, name, block_frames):
+            yield from cutter.push(block)
+        if cutter.total == 0:
+            raise AudioError(f"{name}: the file holds no audio samples")
+        last = cutter.tail()
+        if last is not None:
+            yield last
 
 
-def _blocks(f: sf.SoundFile, path: Path, block_frames: int) -> Iterator[np.ndarray]:
+def _blocks(f: sf.SoundFile, path: str, block_frames: int) -> Iterator[np.ndarray]:
     """Mono float32 blocks of at most `block_frames` samples; decoding errors name the file and position."""
     while True:
         try:
@@ -164,8 +153,11 @@ class SegmentPredictor:
         if t > width:
             raise ValueError(f"segment of {t} frames exceeds the model's static input of {width} frames")
         batch = np.zeros((self.batch, 1, bins, width), np.float32)
-        batch[:, 0, :, :t] = features  # rows past the first repeat it: the static batch must be filled
-        probs, out_lengths = self.predict(batch, np.full(self.batch, t, np.int32))
+        batch[0, 0, :, :t] = features
+        # An exported model's static batch is filled with empty rows (length 0, masked out), never with copies.
+        lengths = np.zeros(self.batch, np.int32)
+        lengths[0] = t
+        probs, out_lengths = self.predict(batch, lengths)
         return np.asarray(probs)[0, : int(np.asarray(out_lengths)[0])]
 
     def max_seconds(self, spect: SpectConfig) -> float | None:
@@ -180,38 +172,70 @@ def seconds_per_output_frame(spect: SpectConfig) -> float:
     return spect.window_stride * math.prod(stride for _, stride, _ in shapes.CONV_TIME)
 
 
+def check_segment_seconds(seconds: float) -> None:
+    """--segment_seconds must be a finite number of seconds above 1 (NaN and inf would make no segments)."""
+    if not math.isfinite(seconds) or seconds <= 1.0:
+        raise ValueError(f"--segment_seconds must be a finite number of seconds above 1, got {seconds}")
+
+
 class Transcriber:
     """Segments, predicts and decodes whole files."""
 
     def __init__(
         self, predictor: SegmentPredictor, decoder: HypothesisDecoder, spect: SpectConfig, segment_seconds: float = 15.0
     ) -> None:
+        check_segment_seconds(segment_seconds)
         limit = predictor.max_seconds(spect)
         if limit is not None and segment_seconds > limit:
             logger.info("segments shortened to %.2f s: the exported model's static input holds no more", limit)
             segment_seconds = limit
         if segment_seconds <= 1.0:
-            raise ValueError(f"segment length must exceed 1 s, got {segment_seconds:.2f} s")
+            raise ValueError(f"segment length must exceed 1 s, got {segment_seconds:.2f} s (the model's input limit)")
         self.predictor, self.decoder, self.spect, self.segment_seconds = predictor, decoder, spect, segment_seconds
         self.frame_s = seconds_per_output_frame(spect)
 
-    def segments(self, path: str | Path) -> Iterator[Segment]:
-        return iter_segments(path, self.spect.sample_rate, self.segment_seconds)
+    def segments(self, source: AudioSource, name: str | None = None) -> Iterator[Segment]:
+        return iter_segments(source, self.spect.sample_rate, self.segment_seconds, name=name)
 
-    def transcribe(self, path: str | Path) -> Transcript:
-        """Text and word times of one file. Raises FileNotFoundError / AudioError naming the file."""
+    def decode_segment(self, seg: Segment) -> tuple[list[Word], dict]:
+        """Words (times from the start of the file) and the {"start", "end", "text"} record of one segment."""
         s = self.spect
-        words, parts, end = [], [], 0.0
-        for seg in self.segments(path):
-            features = spectrogram(seg.audio, s.sample_rate, s.window_size, s.window_stride, s.window)
-            hyp = self.decoder.hypothesis(self.predictor(features))
-            words += [
-                Word(w.word, seg.start + w.start * self.frame_s, seg.start + w.end * self.frame_s) for w in hyp.words
-            ]
-            end = seg.start + len(seg.audio) / s.sample_rate
-            parts.append({"start": seg.start, "end": end, "text": hyp.text})
-        text = " ".join(p["text"] for p in parts if p["text"])
-        return Transcript(str(path), end, text, words, parts)
+        features = spectrogram(seg.audio, s.sample_rate, s.window_size, s.window_stride, s.window)
+        hyp = self.decoder.hypothesis(self.predictor(features))
+        words = [Word(w.word, seg.start + w.start * self.frame_s, seg.start + w.end * self.frame_s) for w in hyp.words]
+        return words, {"start": seg.start, "end": seg.start + len(seg.audio) / s.sample_rate, "text": hyp.text}
+
+    def warm_up(self) -> int:
+        """Run every input width a segment can need once (graph mode compiles each on first use); returns the count.
+
+        A server calls this before it listens, so no request pays for a compilation.
+        """
+        s = self.spect
+        hop = shapes.hop_length(s.sample_rate, s.window_stride)
+        longest = int(self.segment_seconds * s.sample_rate) // hop + 1  # frames of the longest segment
+        widths = {}  # width -> frames of the longest segment padded to it
+        for t in range(2, longest + 1):
+            widths[self.predictor.frames or shapes.bucket_length(t)] = t
+        noise = np.random.default_rng(0).standard_normal((longest - 1) * hop).astype(np.float32) * 1e-3
+        for t in widths.values():
+            self.decode_segment(Segment(0.0, noise[: (t - 1) * hop]))
+        return len(widths)
+
+    def transcribe(self, source: AudioSource, name: str | None = None) -> Transcript:
+        """Text and word times of one file (a path or a binary file object; `name` names it in errors).
+
+        Raises FileNotFoundError / AudioError naming the file.
+        """
+        decoded = [self.decode_segment(seg) for seg in self.segments(source, name)]
+        return assemble(name or str(source), decoded)
+
+
+def assemble(path: str, decoded: Sequence[tuple[list[Word], dict]]) -> Transcript:
+    """One Transcript from the decoded segments of a file, in order."""
+    words = [w for seg_words, _ in decoded for w in seg_words]
+    parts = [part for _, part in decoded]
+    text = " ".join(p["text"] for p in parts if p["text"])
+    return Transcript(path, parts[-1]["end"] if parts else 0.0, text, words, parts)
 
 
 # ----------------------------------------------------------------------------------------------------- formats
@@ -247,12 +271,17 @@ def to_srt(transcript: Transcript) -> str:
     return "\n".join(blocks)
 
 
-def to_json(transcript: Transcript) -> str:
+def to_document(transcript: Transcript) -> dict:
+    """The JSON document of a transcript (times rounded to the millisecond), as transcribe.py writes it."""
     doc = asdict(transcript)
     for item in doc["words"] + doc["segments"]:
         item["start"], item["end"] = round(item["start"], 3), round(item["end"], 3)
     doc["duration"] = round(doc["duration"], 3)
-    return json.dumps(doc, ensure_ascii=False)
+    return doc
+
+
+def to_json(transcript: Transcript) -> str:
+    return json.dumps(to_document(transcript), ensure_ascii=False)
 
 
 def render(transcript: Transcript, fmt: str) -> str:
@@ -335,7 +364,7 @@ class OutputWriter:
         while name + suffix in self.used:
             name, n = f"{Path(transcript.path).stem}_{n}", n + 1
         self.used.add(name + suffix)
-        (self.dir / (name + suffix)).write_text(body + "\n", encoding="utf-8")
+        write_text(self.dir / (name + suffix), body + "\n")
 
     def _print(self, path: str, body: str) -> None:
         out = self.out or sys.stdout
@@ -351,22 +380,31 @@ class OutputWriter:
 def exported_frames(path: str | Path) -> tuple[int, int] | None:
     """(batch, frames) of an exported model's static features input, read from the file; None if unknown."""
     path = Path(path)
+    if path.suffix.lower() not in (".onnx", ".mindir"):
+        return None
+    try:
+        values = _static_input_dims(path)
+    except Exception as err:  # noqa: BLE001 - protobuf's DecodeError and friends: name the file instead
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(
+            f"{path}: not a readable {path.suffix.lower()} model (corrupt or truncated?): {first}"
+        ) from None
+    if len(values) != 4 or min(values) <= 0:
+        return None
+    return int(values[0]), int(values[3])
+
+
+def _static_input_dims(path: Path) -> list[int]:
     if path.suffix.lower() == ".onnx":
         import onnx
 
         dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
-        values = [d.dim_value for d in dims]
-    elif path.suffix.lower() == ".mindir":
-        from mindspore.train import mind_ir_pb2
+        return [d.dim_value for d in dims]
+    from mindspore.train import mind_ir_pb2
 
-        model = mind_ir_pb2.ModelProto()
-        model.ParseFromString(path.read_bytes())
-        values = list(model.graph.input[0].tensor[0].dims) if model.graph.input else []
-    else:
-        return None
-    if len(values) != 4 or min(values) <= 0:
-        return None
-    return int(values[0]), int(values[3])
+    model = mind_ir_pb2.ModelProto()
+    model.ParseFromString(path.read_bytes())
+    return list(model.graph.input[0].tensor[0].dims) if model.graph.input else []
 
 
 def load_segment_predictor(
@@ -405,3 +443,43 @@ def load_segment_predictor(
     if not (frames or found):
         raise ValueError(f"{path}: cannot read the static input length from the file; pass --frames")
     return SegmentPredictor(ExportedModel(path), frames or found, batch)
+
+
+def add_transcriber_args(parser: argparse.ArgumentParser) -> None:
+    """The model and decoder options transcribe.py and serve.py share (argparse)."""
+    from src.beam_decoder import add_decoder_args
+
+    parser.add_argument("--model_path", required=True, help=".ckpt, .mindir or .onnx")
+    parser.add_argument("--segment_seconds", type=float, default=15.0, help="longest piece the model sees at once")
+    parser.add_argument("--frames", type=int, default=0, help="static input frames of an exported model (if unread)")
+    parser.add_argument("--device_target", default="CPU", choices=["CPU", "GPU", "Ascend"])
+    parser.add_argument("--labels_path", default="labels.json")
+    parser.add_argument("--set", action="append", default=[], metavar="Section.key=value")
+    add_decoder_args(parser)
+
+
+def build_transcriber(args: argparse.Namespace) -> Transcriber:
+    """Config (the run's config.json next to a checkpoint, flags, --set), decoder and model -> Transcriber.
+
+    Args:
+        args: an argparse namespace with the options of `add_transcriber_args`.
+    Raises:
+        FileNotFoundError, ValueError, KeyError, ImportError with a one-line message.
+    """
+    from src import config as C
+    from src.beam_decoder import build_decoder, decoder_overrides
+    from src.cli import log_config
+    from src.text import load_labels
+
+    check_segment_seconds(args.segment_seconds)  # before the model is loaded
+    cfg = C.EvalConfig()
+    C.load_run_model_config(args.model_path, cfg.DataConfig.SpectConfig, cfg.ModelConfig)
+    C.apply_overrides(cfg, decoder_overrides(args) + args.set)
+    spect = cfg.DataConfig.SpectConfig
+    C.validate_spect(spect)
+    C.validate_model(cfg.ModelConfig)
+    log_config(cfg)
+    labels = load_labels(C.resolve_path(args.labels_path))
+    decoder = build_decoder(labels, cfg.LMConfig)
+    model = load_segment_predictor(args.model_path, labels, spect, cfg.ModelConfig, args.frames, args.device_target)
+    return Transcriber(model, decoder, spect, args.segment_seconds)

@@ -27,7 +27,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import urllib.request
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +36,11 @@ import numpy as np
 import soundfile as sf
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:  # run as `python tools/fsdd.py`: make the repo's `src` importable
+    sys.path.insert(0, str(REPO_ROOT))
+
+from src.atomic import atomic_write, write_text  # noqa: E402 - after the path set-up above
+
 COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
 ARCHIVE_URL = f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/{COMMIT}.zip"
 SAMPLE_RATE = 16000
@@ -75,23 +79,11 @@ def find_recordings(source_dir: Path) -> list[Path]:
     return wavs
 
 
-def _atomic_target(dst: Path) -> Path:
-    """A temporary sibling of `dst` with the same suffix (sox picks the format from it)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=f".tmp{dst.suffix}", dir=dst.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
 def write_text_atomic(path: Path, text: str) -> None:
     """Write `text` to a temporary file and rename it over `path`; skipped when the content is already there."""
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return
-    tmp = _atomic_target(path)
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text(path, text)
 
 
 def _convert_sox(src: Path, dst: Path) -> None:
@@ -127,12 +119,8 @@ def convert(src: Path, dst: Path, use_sox: bool) -> bool:
     """Convert one recording to a 16 kHz mono 16-bit wav at `dst`; False when `dst` was already done."""
     if is_converted(dst):
         return False
-    tmp = _atomic_target(dst)
-    try:
-        (_convert_sox if use_sox else _convert_scipy)(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # keep_suffix: sox picks the output format from the name
+    atomic_write(dst, lambda tmp: (_convert_sox if use_sox else _convert_scipy)(src, tmp), keep_suffix=True)
     return True
 
 
@@ -184,6 +172,11 @@ def _check_member(name: str, archive: Path) -> PurePosixPath:
     return path
 
 
+def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, out_path: Path) -> None:
+    with zf.open(info) as src, open(out_path, "wb") as out:
+        shutil.copyfileobj(src, out)
+
+
 def extract_recordings(archive: Path, dest: Path) -> Path:
     """Extract the `recordings/*.wav` members of an FSDD zip into `dest` (flat); returns `dest`.
 
@@ -207,15 +200,8 @@ def extract_recordings(archive: Path, dest: Path) -> Path:
             raise ValueError(f"{archive} holds no recordings/*.wav files; is it the FSDD archive?")
         dest.mkdir(parents=True, exist_ok=True)
         for info, path in wanted:
-            target = dest / path.name
-            tmp = _atomic_target(target)
-            try:
-                with zf.open(info) as src, open(tmp, "wb") as out:
-                    shutil.copyfileobj(src, out)
-                os.replace(tmp, target)
-            finally:
-                tmp.unlink(missing_ok=True)
-    done.write_text(f"{len(wanted)} recordings from {archive.name}\n", encoding="utf-8")
+            atomic_write(dest / path.name, lambda tmp, info=info: _extract_member(zf, info, tmp), durable=False)
+    write_text(done, f"{len(wanted)} recordings from {archive.name}\n")
     return dest
 
 

@@ -1,8 +1,11 @@
 """Prepare LibriSpeech: tarballs -> 16 kHz wav + txt per split -> deepspeech.pytorch JSON manifests.
 
-Works offline from the tarballs already in --tar-dir; with --download it fetches the missing ones (resumable with
-HTTP Range requests, checked against Content-Length and openslr's md5 sums). Safe to re-run at any point, even after
-SIGKILL:
+`python tools/librispeech.py` with no options uses the lab's defaults (deepspeech.pytorch's): target
+`LibriSpeech_dataset/`, the tarballs found anywhere below it, so both the lab manual's layout
+(`LibriSpeech_dataset/{train,val,test_clean,test_other}/*.tar.gz`) and one flat folder work. Works offline from the
+tarballs it finds; with --download it fetches the missing ones (into the manual's layout, or into --tar-dir;
+resumable with HTTP Range requests, checked against Content-Length and openslr's md5 sums). Safe to re-run at any
+point, even after SIGKILL:
 - every wav/txt is written under a temporary name and renamed, so a file that exists is complete, and stale
   temporary files of a killed run are removed before a split is resumed;
 - a split whose `.done` marker exists is not converted again; otherwise finished files are kept and the rest converted;
@@ -15,7 +18,9 @@ Layout under --target-dir:
     {split}/txt/{utt}.txt   the upper-case transcript
     {split}/.done           JSON: the utterance count and the files skipped
     libri_train_manifest.json (train-*), libri_val_manifest.json (dev-clean + dev-other),
-    libri_test_clean_manifest.json, libri_test_other_manifest.json
+    libri_test_clean_manifest.json, libri_test_other_manifest.json   (in --manifest-dir, default the target)
+Each manifest is one JSON document on one line, as deepspeech.pytorch writes it, so a reader that parses the file
+line by line (the lab's json_to_csv.py) and one that parses the whole file both read it.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ from tqdm import tqdm
 if __package__ in (None, ""):  # run as `python tools/librispeech.py`: make the repo's `src` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from src.atomic import write_bytes
 from src.audio import AudioError, audio_duration, resample, to_mono
 from src.text import clean_transcript
 
@@ -70,6 +76,10 @@ OPENSLR_MD5 = {
     "train-clean-360.tar.gz": "c0e676e450a7ff2f54aeade5171606fa",
     "train-other-500.tar.gz": "d1a0fd59409feb2c614ce4d30c387708",
 }
+DEFAULT_TARGET_DIR = Path("LibriSpeech_dataset")  # deepspeech.pytorch's --target-dir, the lab's folder
+# The lab manual's (deepspeech.pytorch's) folder for each tarball: LibriSpeech_dataset/<folder>/<name>.tar.gz
+LAB_FOLDERS = (("train-", "train"), ("dev-", "val"), ("test-clean", "test_clean"), ("test-other", "test_other"))
+SKIP_WHEN_SEARCHING = ("wav", "txt")  # our own output folders: thousands of files, never a tarball
 TRAIN_MANIFEST = "libri_train_manifest.json"
 # Manifests over fixed splits; each is written only when all its splits were given.
 FIXED_MANIFESTS = {
@@ -107,6 +117,8 @@ class PrepOptions:
     target_dir: Path
     tar_dir: Path
     files: tuple[str, ...] = DEFAULT_FILES
+    manifest_dir: Path | None = None  # None: the target dir
+    lab_layout: bool = False  # downloads go to tar_dir/<lab folder>/ (train, val, test_clean, test_other)
     download: bool = False
     base_url: str = DEFAULT_BASE_URL
     check_md5: bool = True
@@ -181,17 +193,7 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = False) -> None:
     Args:
         durable: fsync before the rename (manifests and markers; per-utterance files only need to survive SIGKILL).
     """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_bytes(path, data, durable=durable)
 
 
 def remove_stale_temps(directory: Path) -> int:
@@ -304,16 +306,43 @@ def _check_size(url: str, part: Path, total: int | None) -> None:
         raise DownloadError(f"{url}: got {size} bytes but the server announced {total}; the download was removed")
 
 
+def lab_folder(name: str) -> str:
+    """The lab manual's folder for a tarball (`train-clean-100.tar.gz` -> `train`); other names go to `other`."""
+    return next((folder for prefix, folder in LAB_FOLDERS if name.startswith(prefix)), "other")
+
+
+def find_tarball(tar_dir: Path, name: str) -> Path | None:
+    """`tar_dir/name`, else the single copy of `name` in tar_dir's subfolders (the lab manual's layout), else None.
+
+    Raises:
+        PrepError: the name appears in more than one subfolder (which one is meant is not clear).
+    """
+    direct = tar_dir / name
+    if direct.is_file():
+        return direct
+    found = []
+    for root, dirs, files in os.walk(tar_dir):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_WHEN_SEARCHING and not d.startswith("."))
+        if name in files:
+            found.append(Path(root) / name)
+    if len(found) > 1:
+        raise PrepError(f"{name} found {len(found)} times under {tar_dir}: {', '.join(map(str, found))}; keep one")
+    return found[0] if found else None
+
+
 def locate_tarballs(opts: PrepOptions) -> dict[str, Path]:
-    """Split name -> tarball path; tarballs already in --tar-dir are used as they are, others downloaded if asked."""
+    """Split name -> tarball path; tarballs found under --tar-dir are used as they are, others downloaded if asked."""
     tarballs = {}
     for name in opts.files:
-        path = opts.tar_dir / name
-        if not path.is_file():
+        path = find_tarball(opts.tar_dir, name)
+        if path is None:
+            example = opts.tar_dir / lab_folder(name) / name
             if not opts.download:
                 raise FileNotFoundError(
-                    f"tarball not found: {path} (put it there, or pass --download to fetch it from {opts.base_url})"
+                    f"tarball {name} not found in {opts.tar_dir} or its subfolders (put it there, e.g. {example} "
+                    f"as in the lab manual, or pass --download to fetch it from {opts.base_url})"
                 )
+            path = example if opts.lab_layout else opts.tar_dir / name
             url = opts.base_url.rstrip("/") + "/" + name
             md5 = OPENSLR_MD5.get(name) if opts.check_md5 else None
             download_file(url, path, md5, opts.retries, opts.timeout, opts.progress)
@@ -519,19 +548,43 @@ def process_split(split: str, tar_path: Path, split_dir: Path, num_workers: int,
                 report.converted += 1
                 report.audio_seconds += res.frames / SAMPLE_RATE
     report.skipped.sort()
-    marker = {"split": split, "utterances": report.converted + report.reused, "skipped": report.skipped}
+    marker = {
+        "split": split,
+        "utterances": report.converted + report.reused,
+        "skipped": report.skipped,
+        "tarball": tarball_identity(tar_path),
+    }
     atomic_write_bytes(split_dir / DONE_MARKER, json.dumps(marker, indent=2).encode("utf-8"), durable=True)
     return report
 
 
-def report_from_marker(split: str, split_dir: Path) -> SplitReport:
-    """The report of a split finished by an earlier run, read back from its `.done` marker."""
+def tarball_identity(tar_path: Path) -> dict:
+    """What the `.done` marker remembers of the tarball it was made from: name, size and modification time."""
+    st = tar_path.stat()
+    return {"name": tar_path.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def report_from_marker(split: str, split_dir: Path, tar_path: Path | None = None) -> SplitReport:
+    """The report of a split finished by an earlier run, read back from its `.done` marker.
+
+    Raises:
+        PrepError: the marker is malformed, or the tarball was replaced since (size or time differ): the split's
+            files come from the old tarball, so the message says which folder to delete to convert it again.
+    """
     marker_path = split_dir / DONE_MARKER
     try:
         marker = json.loads(marker_path.read_text(encoding="utf-8"))
-        return SplitReport(split, reused=int(marker["utterances"]), skipped=list(marker["skipped"]))
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        report = SplitReport(split, reused=int(marker["utterances"]), skipped=list(marker["skipped"]))
+        made_from = marker.get("tarball")
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as err:
         raise PrepError(f"{marker_path}: malformed marker ({err}); delete it to convert {split} again") from err
+    if tar_path is not None and isinstance(made_from, dict) and made_from != tarball_identity(tar_path):
+        raise PrepError(
+            f"{tar_path} changed since {split} was prepared from it ({marker_path} records size "
+            f"{made_from.get('size')}, the file now has {tar_path.stat().st_size}, or its time differs); "
+            f"delete {split_dir} and run again to convert the new tarball"
+        )
+    return report
 
 
 # ------------------------------------------------------------------------------------------------------- manifests
@@ -576,12 +629,15 @@ def write_manifest(path: Path, root: Path, entries: list[tuple[float, str, str]]
     """Write a deepspeech.pytorch JSON manifest atomically, samples sorted by duration, ties by path."""
     samples = [{"wav_path": wav, "transcript_path": txt} for _, wav, txt in sorted(entries)]
     doc = {"root_path": str(root), "samples": samples}
-    atomic_write_bytes(path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"), durable=True)
+    # One line, as deepspeech.pytorch writes it: the lab's json_to_csv.py parses the file line by line.
+    atomic_write_bytes(path, (json.dumps(doc) + "\n").encode("utf-8"), durable=True)
 
 
 def write_manifests(opts: PrepOptions, splits: Iterable[str]) -> dict[Path, int]:
     """Write every manifest whose splits were all given; returns manifest path -> sample count."""
     root = opts.target_dir.resolve()
+    out_dir = (opts.manifest_dir or opts.target_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)
     groups = manifest_groups(splits)
     for name, needed in FIXED_MANIFESTS.items():
         if name not in groups:
@@ -591,8 +647,8 @@ def write_manifests(opts: PrepOptions, splits: Iterable[str]) -> dict[Path, int]
         entries = []
         for split in group:
             entries.extend(split_entries(root, split, opts.min_duration, opts.max_duration))
-        write_manifest(root / name, root, entries)
-        written[root / name] = len(entries)
+        write_manifest(out_dir / name, root, entries)
+        written[out_dir / name] = len(entries)
     return written
 
 
@@ -605,7 +661,7 @@ def prepare(opts: PrepOptions) -> PrepResult:
         split_dir = opts.target_dir / split
         if (split_dir / DONE_MARKER).is_file():
             logger.info("%s: already prepared (%s exists)", split, split_dir / DONE_MARKER)
-            reports.append(report_from_marker(split, split_dir))
+            reports.append(report_from_marker(split, split_dir, tar_path))
         else:
             reports.append(process_split(split, tar_path, split_dir, opts.num_workers, opts.progress))
     return PrepResult(reports, write_manifests(opts, tarballs))
@@ -628,8 +684,15 @@ def _tarball_list(value: str) -> tuple[str, ...]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line; see the module docstring for what each output is."""
     p = argparse.ArgumentParser(description="Prepare LibriSpeech wav/txt files and JSON manifests.")
-    p.add_argument("--target-dir", type=Path, required=True, help="where split folders and manifests go")
-    p.add_argument("--tar-dir", type=Path, help="folder holding the tarballs (default: TARGET_DIR/tarballs)")
+    p.add_argument(
+        "--target-dir", type=Path, default=DEFAULT_TARGET_DIR, help="where split folders and manifests go "
+        "(default: LibriSpeech_dataset, as deepspeech.pytorch and the lab)"
+    )  # fmt: skip
+    p.add_argument(
+        "--tar-dir", type=Path, help="folder searched, with its subfolders, for the tarballs (default: TARGET_DIR, "
+        "so LibriSpeech_dataset/{train,val,test_clean,test_other}/*.tar.gz of the lab manual is found)"
+    )  # fmt: skip
+    p.add_argument("--manifest-dir", type=Path, help="where the JSON manifests go (default: TARGET_DIR)")
     p.add_argument("--files-to-use", type=_tarball_list, default=DEFAULT_FILES, help="comma list of tarballs")
     p.add_argument("--download", action="store_true", help="fetch tarballs missing from --tar-dir")
     p.add_argument("--base-url", default=DEFAULT_BASE_URL, help="where --download fetches from")
@@ -665,8 +728,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     opts = PrepOptions(
         target_dir=args.target_dir,
-        tar_dir=args.tar_dir or args.target_dir / "tarballs",
+        tar_dir=args.tar_dir or args.target_dir,
         files=args.files_to_use,
+        manifest_dir=args.manifest_dir,
+        lab_layout=args.tar_dir is None,
         download=args.download,
         base_url=args.base_url,
         check_md5=not args.no_md5_check,

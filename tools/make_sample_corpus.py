@@ -32,6 +32,7 @@ import soundfile as sf
 if __package__ in (None, ""):  # run as `python tools/make_sample_corpus.py`: make the repo's `src` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from src.atomic import atomic_write, write_text
 from src.audio import load_audio
 
 SAMPLE_RATE = 16000
@@ -120,9 +121,7 @@ def plan_split(split: str, n: int, seed: int) -> list[Utterance]:
 
 def write_sentences(path: Path, sentences: Sequence[str]) -> None:
     """Write one sentence per line (LM training text), atomically."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text("".join(s + "\n" for s in sentences), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, "".join(s + "\n" for s in sentences))
 
 
 def write_split_sentences(path: Path, split: str, n: int, seed: int) -> list[str]:
@@ -208,17 +207,19 @@ def write_librispeech_tarball(path: Path, split: str, items: Sequence[CorpusItem
     for item in items:
         speaker, chapter, _ = item.utt_id.split("-")
         chapters.setdefault((speaker, chapter), []).append(item)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with (
-        open(tmp, "wb") as raw,
-        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tf,
-    ):
-        _tar_add(tf, "LibriSpeech/")
-        _tar_add(tf, f"LibriSpeech/{split}/")
-        for (speaker, chapter), group in sorted(chapters.items()):
-            _add_chapter(tf, f"LibriSpeech/{split}/{speaker}", chapter, sorted(group, key=lambda it: it.utt_id))
-    os.replace(tmp, path)
+
+    def produce(tmp: Path) -> None:
+        with (
+            open(tmp, "wb") as raw,
+            gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz,
+            tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tf,
+        ):
+            _tar_add(tf, "LibriSpeech/")
+            _tar_add(tf, f"LibriSpeech/{split}/")
+            for (speaker, chapter), group in sorted(chapters.items()):
+                _add_chapter(tf, f"LibriSpeech/{split}/{speaker}", chapter, sorted(group, key=lambda it: it.utt_id))
+
+    atomic_write(path, produce)
 
 
 def build_corpus(out_dir: Path, counts: dict[str, int], seed: int, num_workers: int) -> dict[str, list[Utterance]]:

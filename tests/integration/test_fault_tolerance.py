@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture()
 def digits(digit_manifest):
-    return digit_manifest(range(300, 324))
+    return digit_manifest(range(24, 48))
 
 
 def small_cell(labels):

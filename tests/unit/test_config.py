@@ -18,6 +18,7 @@ def valid_train_config(tmp_path: Path) -> C.TrainConfig:
     manifest.write_text("a.wav,a.txt\n", encoding="utf-8")
     cfg = C.TrainConfig()
     cfg.DataConfig.train_manifest = str(manifest)
+    cfg.DataConfig.val_manifest = ""
     cfg.DataConfig.labels_path = LABELS_PATH
     return cfg
 

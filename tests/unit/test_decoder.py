@@ -56,6 +56,29 @@ def test_edit_distance_on_word_lists() -> None:
     assert edit_distance([], ["a"]) == 1
 
 
+def _dp_distance(ref, hyp) -> int:
+    """The textbook Levenshtein recurrence (unit costs), the definition edit_distance must keep."""
+    previous = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, start=1):
+        current = [i]
+        for j, h in enumerate(hyp, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h)))
+        previous = current
+    return previous[-1]
+
+
+def test_edit_distance_matches_the_textbook_recurrence() -> None:
+    rng = np.random.default_rng(0)
+    words = ["a", "ab", "b", "the", "cat", "'s"]
+    for _ in range(200):
+        ref = "".join(rng.choice(list("abc '"), rng.integers(0, 12)))
+        hyp = "".join(rng.choice(list("abc '"), rng.integers(0, 12)))
+        assert edit_distance(ref, hyp) == _dp_distance(ref, hyp)
+        ref_words = list(rng.choice(words, rng.integers(0, 6)))
+        hyp_words = list(rng.choice(words, rng.integers(0, 6)))
+        assert edit_distance(ref_words, hyp_words) == _dp_distance(ref_words, hyp_words)
+
+
 def test_decoder_indices() -> None:
     d = Decoder(LABELS)
     assert d.blank_index == BLANK

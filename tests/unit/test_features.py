@@ -138,3 +138,35 @@ def test_bucket_length_properties() -> None:
 @pytest.mark.parametrize(("frames", "expected"), [(65, 80), (80, 80), (81, 96), (128, 128), (129, 160), (1250, 1280)])
 def test_bucket_length_exact_values(frames: int, expected: int) -> None:
     assert shapes.bucket_length(frames) == expected
+
+
+# --- agreement with librosa (the library the official checkpoints' features came from) --------------------------
+
+
+@pytest.mark.parametrize("window", ["hamming", "hann"])
+@pytest.mark.parametrize("samples", [16000, 16037, 24159, 4000, 700])
+def test_features_equal_librosa_stft(window: str, samples: int) -> None:
+    """log1p |STFT| -> normalise equals the same pipeline over librosa.stft (reflect-padded, centred frames).
+
+    librosa >= 0.10 pads the head and tail slices separately; when the clip length is a multiple of the hop its
+    tail slice is exactly n_fft // 2 long, so np.pad's reflect wraps around and the last frame differs from
+    padding the whole clip (what librosa <= 0.9, used for the official checkpoints, and we do). Padding once here
+    and calling librosa with center=False gives librosa's frames for every length.
+    """
+    librosa = pytest.importorskip("librosa")
+    from scipy.signal import get_window
+
+    audio = np.random.default_rng(samples).standard_normal(samples).astype(np.float32) * 0.1
+    padded = np.pad(audio.astype(np.float64), 160, mode="reflect")
+    magnitude = np.abs(
+        librosa.stft(padded, n_fft=320, hop_length=HOP, win_length=320, window=get_window(window, 320), center=False)
+    )
+    expected = normalize(np.log1p(magnitude).astype(np.float32))
+    ours = spect(audio, window)
+    assert ours.shape == expected.shape == (161, 1 + samples // HOP)
+    np.testing.assert_allclose(ours, expected, atol=1e-5, rtol=0)
+    if samples % HOP:  # librosa's own centring gives the same frames when its tail slice is long enough
+        centred = np.abs(
+            librosa.stft(audio.astype(np.float64), n_fft=320, hop_length=HOP, window=window, pad_mode="reflect")
+        )
+        np.testing.assert_allclose(ours, normalize(np.log1p(centred).astype(np.float32)), atol=1e-5, rtol=0)
