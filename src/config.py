@@ -106,6 +106,7 @@ class TrainingConfig:
     log_interval: int = 1  # steps between progress lines
     max_steps: int = 0  # stop after this many steps in total (0: run all epochs); for smoke runs
     max_bad_steps: int = 10  # consecutive non-finite steps before the run stops
+    release_memory_on_new_shape: bool = True  # free MindSpore's cached memory when the padded length changes
 
 
 @dataclass
