@@ -14,6 +14,7 @@ import numpy as np
 from mindspore import Tensor
 
 from src import config as C
+from src import shapes
 from src.augment import Augmenter
 from src.callback import CheckpointSaver, ProgressLogger
 from src.checkpoint import find_resume_checkpoint, load_network_weights, restore_training_state, try_save
@@ -219,7 +220,8 @@ class Trainer:
                     audio_s = float(batch.lengths[: batch.size].sum()) * hop_s
                     progress.step(epoch, pos, loss, finite, time.time() - started, summary.lr_used[-1], audio_s)
                     if self.curves:
-                        self.curves.log_step(self.global_step, epoch + 1, loss, summary.lr_used[-1])
+                        frames = float(np.mean(shapes.output_length(batch.lengths[: batch.size])))
+                        self.curves.log_step(self.global_step, epoch + 1, loss, summary.lr_used[-1], frames=frames)
                     if bad_in_row >= t.max_bad_steps:
                         last = self.saver.written[-1] if self.saver.written else "none"
                         raise FloatingPointError(
