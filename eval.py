@@ -17,8 +17,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--test_manifest", default=None)
     parser.add_argument("--save_output", default=None, help="per-utterance results file (.csv or .json)")
     parser.add_argument("--quiet", action="store_true", help="only the summary line (no Ref/Hyp lines)")
-    from src.beam_decoder import add_decoder_args, decoder_overrides
-    from src.cli import add_common_args
+    from src.cli import add_common_args, add_decoder_args, decoder_overrides
 
     add_common_args(parser)
     add_decoder_args(parser)

@@ -16,7 +16,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--file_format", default="MINDIR", type=str.upper, choices=["MINDIR", "ONNX"])
     parser.add_argument("--file_name", default="deepspeech2", help="output path without suffix")
     parser.add_argument("--batch_size", type=int, default=1)
-    parser.add_argument("--max_duration", type=float, default=15.0, help="seconds of audio the static input holds")
+    parser.add_argument("--max_duration", type=float, default=None, help="seconds of audio the static input holds")
     parser.add_argument("--device_target", default="CPU", choices=["CPU", "GPU", "Ascend"])
     parser.add_argument("--labels_path", default="labels.json")
     parser.add_argument("--set", action="append", default=[], metavar="Section.key=value")
@@ -43,9 +43,8 @@ def main(argv=None) -> int:
     C.validate_spect(spect)
     labels = load_labels(C.resolve_path(args.labels_path))
     _, predict = load_predictor(args.pre_trained_model_path, labels, spect, model)
-    frames = shapes.num_frames(
-        int(args.max_duration * spect.sample_rate), shapes.hop_length(spect.sample_rate, spect.window_stride)
-    )
+    seconds = shapes.DEFAULT_SEGMENT_SECONDS if args.max_duration is None else args.max_duration
+    frames = shapes.frames_for_seconds(seconds, spect.sample_rate, spect.window_stride)
     features, lengths = example_inputs(args.batch_size, shapes.freq_bins(spect.sample_rate, spect.window_size), frames)
     path = export_file(predict, features, lengths, args.file_name, args.file_format)
     diff = verify_export(path, predict, features, lengths)

@@ -70,3 +70,26 @@ def build_eval_config(args: argparse.Namespace, ckpt: str) -> C.EvalConfig:
 
 def log_config(cfg) -> None:
     logger.info("config: %s", json.dumps(C.to_dict(cfg), sort_keys=False))
+
+
+def add_decoder_args(parser: argparse.ArgumentParser) -> None:
+    """--decoder/--lm_path/--alpha/--beta/--beam_width: shorthands for --set LMConfig.<key>=value."""
+    group = parser.add_argument_group("decoding (LMConfig)")
+    group.add_argument("--decoder", choices=C.DECODER_TYPES, default=None, help="default greedy")
+    group.add_argument("--lm_path", default=None, help="n-gram LM: ARPA (.arpa, .arpa.gz) or KenLM binary")
+    group.add_argument("--alpha", type=float, default=None, help="LM weight")
+    group.add_argument("--beta", type=float, default=None, help="word insertion bonus")
+    group.add_argument("--beam_width", type=int, default=None)
+
+
+def decoder_overrides(args: argparse.Namespace) -> list[str]:
+    """The decoding flags as `LMConfig.key=value` strings, to go before the user's --set (which wins)."""
+    names = {"decoder": "decoder_type", "lm_path": "lm_path", "alpha": "alpha", "beta": "beta", "beam_width": None}
+    out = []
+    for flag, key in names.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            out.append(f"LMConfig.{key or flag}={value}")
+    if getattr(args, "lm_path", None) and getattr(args, "decoder", None) is None:
+        out.append("LMConfig.decoder_type=beam")  # an LM only makes sense with beam search
+    return out

@@ -158,6 +158,7 @@ class EvalConfig:
 
 
 DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
+DECODER_TYPES = ("greedy", "beam")
 
 
 def _convert(value: str, default: Any, key: str) -> Any:
@@ -340,3 +341,17 @@ def validate_eval(cfg: EvalConfig) -> None:
         raise FileNotFoundError(f"DataConfig.test_manifest not found: {cfg.DataConfig.test_manifest}")
     if not Path(cfg.DataConfig.labels_path).is_file():
         raise FileNotFoundError(f"DataConfig.labels_path not found: {cfg.DataConfig.labels_path}")
+
+
+def validate_lm(lm: LMConfig) -> None:
+    """Check LMConfig once, before any audio is processed; errors name the bad value."""
+    if lm.decoder_type not in DECODER_TYPES:
+        raise ValueError(f"LMConfig.decoder_type must be one of {DECODER_TYPES}, got {lm.decoder_type!r}")
+    if lm.beam_width <= 0 or lm.cutoff_top_n <= 0:
+        raise ValueError("LMConfig: beam_width and cutoff_top_n must be positive")
+    if not 0 < lm.cutoff_prob <= 1:
+        raise ValueError(f"LMConfig.cutoff_prob must be in (0, 1], got {lm.cutoff_prob}")
+    if lm.lm_path and lm.decoder_type != "beam":
+        raise ValueError("LMConfig.lm_path is set but decoder_type is 'greedy': pass --decoder beam to use the LM")
+    if lm.lm_path and not Path(lm.lm_path).is_file():
+        raise FileNotFoundError(f"LMConfig.lm_path not found: {lm.lm_path}")

@@ -80,8 +80,7 @@ def _check_sample(sample: Sample, labels: list[str], spect: SpectConfig, unknown
     if bad:
         unknown.update(bad)
         return f"{sample.where}: unknown characters {dict(bad)} in transcript {text[:60]!r}"
-    hop = shapes.hop_length(spect.sample_rate, spect.window_stride)
-    frames = shapes.num_frames(int(round(seconds * spect.sample_rate)), hop)
+    frames = shapes.frames_for_seconds(seconds, spect.sample_rate, spect.window_stride)
     ids = tuple(encode(text, labels))
     if shapes.output_length(frames) < len(ids):
         return (
@@ -110,9 +109,7 @@ def load_utterances(
     samples = read_manifest(manifest)
     unknown: Counter = Counter()
     problems, utts, too_long = [], [], 0
-    max_frames = shapes.num_frames(
-        int(max_duration * spect.sample_rate), shapes.hop_length(spect.sample_rate, spect.window_stride)
-    )
+    max_frames = shapes.frames_for_seconds(max_duration, spect.sample_rate, spect.window_stride)
     for sample in samples:
         result = _check_sample(sample, labels, spect, unknown)
         if isinstance(result, str):
@@ -314,6 +311,9 @@ def create_dataset(
     """Validate a manifest and wrap it as a SpeechDataset (kwargs as SpeechDataset's)."""
     utts = load_utterances(manifest, labels, spect, max_duration, skip_invalid)
     logger.info(
-        "%s: %d clips, %.2f hours", manifest, len(utts), sum(u.frames for u in utts) * spect.window_stride / 3600
+        "%s: %d clips, %.2f hours",
+        manifest,
+        len(utts),
+        shapes.frames_to_seconds(sum(u.frames for u in utts), spect.window_stride) / 3600,
     )
     return SpeechDataset(utts, spect, batch_size, training, **kwargs)

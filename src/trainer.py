@@ -15,13 +15,14 @@ from mindspore import Tensor
 
 from src import config as C
 from src import shapes
-from src.augment import Augmenter
+from src.augment import build_augmenter
 from src.callback import CheckpointSaver, ProgressLogger
 from src.checkpoint import find_resume_checkpoint, load_network_weights, restore_training_state, try_save
 from src.curves import CurveLogger, truncate_after, try_plot_curves
 from src.dataset import create_dataset
-from src.deepspeech2 import DeepSpeechModel, NetWithLossClass
+from src.deepspeech2 import NetWithLossClass, build_network
 from src.evaluation import EvalResult
+from src.inference import evaluate_network
 from src.lr_generator import get_lr
 from src.text import load_labels
 from src.train_step import TrainOneStep, build_optimizer, get_learning_rate, set_learning_rate
@@ -34,34 +35,12 @@ class TrainSummary:
     steps: int = 0
     skipped_steps: int = 0
     last_loss: float = float("nan")
-    checkpoints: list[Path] = field(default_factory=list)
     lr_used: list[float] = field(default_factory=list)  # what the optimizer held at each step
     val: list[tuple[int, float, float]] = field(default_factory=list)  # (epoch, wer, cer)
-    interrupted: str = ""  # the signal that stopped the run early, if any
-
-
-def build_network(labels: list[str], spect: C.SpectConfig, model: C.ModelConfig, masked: bool = True):
-    """The DeepSpeech2 network for a config."""
-    return DeepSpeechModel(labels, model.hidden_size, model.hidden_layers, spect.sample_rate, spect.window_size, masked)
-
-
-def build_augmenter(cfg: C.TrainConfig) -> Augmenter:
-    a = cfg.DataConfig.AugmentationConfig
-    return Augmenter(
-        a.speed_volume_perturb,
-        a.spec_augment,
-        a.noise_dir,
-        a.noise_prob,
-        a.noise_min,
-        a.noise_max,
-        cfg.DataConfig.SpectConfig.sample_rate,
-    )
 
 
 def _validate(net, dataset, labels) -> EvalResult:
     """Greedy WER/CER of the network on a validation dataset (eval mode, then back to train mode)."""
-    from src.inference import evaluate_network  # late: avoids a cycle with inference -> trainer.build_network
-
     net.set_train(False)
     try:
         return evaluate_network(net, dataset, labels)
@@ -78,7 +57,7 @@ class Trainer:
         np.random.seed(t.seed)
         ms.set_seed(t.seed)
         self.labels = load_labels(d.labels_path)
-        augmenter = build_augmenter(cfg)
+        augmenter = build_augmenter(d.AugmentationConfig, d.SpectConfig.sample_rate)
         logger.info("%s", augmenter.describe())
         common = dict(seed=t.seed, rank=rank, world=world, num_workers=d.num_workers)
         self.data = create_dataset(
@@ -175,9 +154,7 @@ class Trainer:
         return float(loss.asnumpy()), bool(finite.asnumpy())
 
     def _end_epoch(self, epoch: int, pos: int, summary: TrainSummary) -> None:
-        path = self.saver.save(self.step_cell, epoch, pos, self.global_step)
-        if path:
-            summary.checkpoints.append(path)
+        self.saver.save(self.step_cell, epoch, pos, self.global_step)
         if self.val_data is None:
             return
         result = _validate(self.net, self.val_data, self.labels)
@@ -198,7 +175,7 @@ class Trainer:
         summary = TrainSummary()
         progress = ProgressLogger(self.steps_per_epoch, t.epochs, t.log_interval, self.rank == 0)
         bad_in_row = 0
-        hop_s = self.cfg.DataConfig.SpectConfig.window_stride
+        stride = self.cfg.DataConfig.SpectConfig.window_stride
         previous_handlers = self._install_signal_handlers()
         self.saver.restart_clock(self.global_step)
         try:
@@ -217,7 +194,7 @@ class Trainer:
                     summary.skipped_steps += not finite
                     if finite:
                         summary.last_loss = loss
-                    audio_s = float(batch.lengths[: batch.size].sum()) * hop_s
+                    audio_s = shapes.frames_to_seconds(float(batch.lengths[: batch.size].sum()), stride)
                     progress.step(epoch, pos, loss, finite, time.time() - started, summary.lr_used[-1], audio_s)
                     if self.curves:
                         frames = float(np.mean(shapes.output_length(batch.lengths[: batch.size])))
@@ -235,9 +212,7 @@ class Trainer:
                     if t.max_steps and self.global_step >= t.max_steps:
                         break
                 if self.stop_signal:
-                    summary.interrupted = self.stop_signal
-                    path = self.saver.save(self.step_cell, epoch, pos, self.global_step)
-                    summary.checkpoints += [path] if path else []
+                    self.saver.save(self.step_cell, epoch, pos, self.global_step)
                     logger.warning("stopped by %s; resume with --resume %s", self.stop_signal, k.ckpt_path)
                     break
                 progress.end_epoch(time.time() - epoch_started, pos + 1 - start)

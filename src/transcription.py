@@ -220,19 +220,18 @@ class SegmentPredictor:
         """The longest segment the static input holds (None when unbounded)."""
         if not self.frames:
             return None
-        return (self.frames - 1) * shapes.hop_length(spect.sample_rate, spect.window_stride) / spect.sample_rate
-
-
-def seconds_per_output_frame(spect: SpectConfig) -> float:
-    """Time covered by one network output frame: the hop times the convolutions' time strides (0.02 s)."""
-    return spect.window_stride * math.prod(stride for _, stride, _ in shapes.CONV_TIME)
+        return shapes.seconds_for_frames(self.frames, spect.sample_rate, spect.window_stride)
 
 
 class Transcriber:
     """Segments, predicts and decodes whole files."""
 
     def __init__(
-        self, predictor: SegmentPredictor, decoder: HypothesisDecoder, spect: SpectConfig, segment_seconds: float = 15.0
+        self,
+        predictor: SegmentPredictor,
+        decoder: HypothesisDecoder,
+        spect: SpectConfig,
+        segment_seconds: float = shapes.DEFAULT_SEGMENT_SECONDS,
     ) -> None:
         limit = predictor.max_seconds(spect)
         if limit is not None and segment_seconds > limit:
@@ -241,7 +240,7 @@ class Transcriber:
         if segment_seconds <= 1.0:
             raise ValueError(f"segment length must exceed 1 s, got {segment_seconds:.2f} s")
         self.predictor, self.decoder, self.spect, self.segment_seconds = predictor, decoder, spect, segment_seconds
-        self.frame_s = seconds_per_output_frame(spect)
+        self.frame_s = shapes.output_frame_seconds(spect.window_stride)
 
     def segments(self, source: AudioSource, name: str | None = None) -> Iterator[Segment]:
         return iter_segments(source, self.spect.sample_rate, self.segment_seconds, name=name)
@@ -471,10 +470,12 @@ def load_segment_predictor(
 
 def add_transcriber_args(parser) -> None:
     """The model and decoder options transcribe.py and serve.py share (argparse)."""
-    from src.beam_decoder import add_decoder_args
+    from src.cli import add_decoder_args
 
     parser.add_argument("--model_path", required=True, help=".ckpt, .mindir or .onnx")
-    parser.add_argument("--segment_seconds", type=float, default=15.0, help="longest piece the model sees at once")
+    parser.add_argument(
+        "--segment_seconds", type=float, default=shapes.DEFAULT_SEGMENT_SECONDS, help="longest piece the model sees"
+    )
     parser.add_argument("--frames", type=int, default=0, help="static input frames of an exported model (if unread)")
     parser.add_argument("--device_target", default="CPU", choices=["CPU", "GPU", "Ascend"])
     parser.add_argument("--labels_path", default="labels.json")
@@ -491,8 +492,8 @@ def build_transcriber(args) -> Transcriber:
         FileNotFoundError, ValueError, KeyError, ImportError with a one-line message.
     """
     from src import config as C
-    from src.beam_decoder import build_decoder, decoder_overrides
-    from src.cli import log_config
+    from src.beam_decoder import build_decoder
+    from src.cli import decoder_overrides, log_config
     from src.text import load_labels
 
     cfg = C.EvalConfig()

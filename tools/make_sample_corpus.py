@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-if __package__ in (None, ""):  # run as `python tools/make_sample_corpus.py`: make the repo's `src` importable
+if __package__ in (None, ""):  # run as a script: make the repo root (src/, tools/) importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from src.atomic import atomic_write, write_text

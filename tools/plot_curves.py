@@ -17,7 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+if __package__ in (None, ""):  # run as a script: make the repo root (src/, tools/) importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from src.curves import plot_comparison, plot_curves, summarize_run
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -46,9 +49,6 @@ def parse_compare(items: list[str]) -> dict[str, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere: make `src` importable
-        sys.path.insert(0, str(REPO_ROOT))
-    from src.curves import plot_comparison, plot_curves, summarize_run
 
     try:
         if args.compare:

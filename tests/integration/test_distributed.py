@@ -29,9 +29,8 @@ def reference_weights(manifest: Path, labels: list[str]) -> dict[str, np.ndarray
 
     from src import config as C
     from src.dataset import create_dataset
-    from src.deepspeech2 import NetWithLossClass
+    from src.deepspeech2 import NetWithLossClass, build_network
     from src.train_step import build_optimizer, set_learning_rate
-    from src.trainer import build_network
 
     np.random.seed(1)
     ms.set_seed(1)

@@ -60,9 +60,8 @@ def test_network_takes_the_configs_features_and_eval_rebuilds_it(tmp_path: Path)
     from src import config as C
     from src import shapes
     from src.dataset import create_dataset
-    from src.deepspeech2 import PredictWithSoftmax
+    from src.deepspeech2 import PredictWithSoftmax, build_network
     from src.text import load_labels
-    from src.trainer import build_network
 
     cfg = load_config(write_clip(tmp_path))
     spect, model = cfg.DataConfig.SpectConfig, cfg.ModelConfig
