@@ -39,7 +39,7 @@ def main(argv=None) -> int:
         print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
         return 2
     try:
-        server.serve(transcriber, Path(args.model_path).name, args.host, args.port, limits)
+        server.serve(transcriber, Path(args.model_path).name, args.host, args.port, limits, args.warmup)
     except OSError as err:
         print(f"error: cannot listen on {args.host}:{args.port}: {err.strerror or err}", file=sys.stderr)
         return 1

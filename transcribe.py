@@ -11,8 +11,11 @@ import logging
 import os
 import sys
 
+from src.cli import entry_point
+
 
 def parse_args(argv=None) -> argparse.Namespace:
+    from src.cli import add_debug_arg
     from src.transcription import FORMATS, add_transcriber_args
 
     parser = argparse.ArgumentParser(description="DeepSpeech2 transcription of audio files")
@@ -22,9 +25,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--recursive", action="store_true", help="also look in subdirectories")
     parser.add_argument("--verbose", action="store_true", help="log progress on stderr")
     add_transcriber_args(parser)
+    add_debug_arg(parser)
     return parser.parse_args(argv)
 
 
+@entry_point
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("GLOG_v", "3")
@@ -33,8 +38,8 @@ def main(argv=None) -> int:
 
     try:
         transcriber = T.build_transcriber(args)
-    except (FileNotFoundError, ValueError, KeyError, ImportError) as err:
-        print(f"error: {err.args[0] if isinstance(err, KeyError) else err}", file=sys.stderr)
+    except ImportError as err:  # an optional decoder package (pyctcdecode, kenlm) is missing
+        print(f"error: {err}", file=sys.stderr)
         return 2
     files, notes = T.expand_inputs(args.inputs, args.recursive)
     for note in notes:

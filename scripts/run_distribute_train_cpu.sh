@@ -24,6 +24,6 @@ fi
 nodes=${NODES:-1}
 log_dir=${LOG_DIR:-$PWD/distribute_logs}
 echo "msrun: $nodes node(s) x $workers worker(s); per-rank logs in $log_dir"
-msrun --worker_num=$((nodes * workers)) --local_worker_num="$workers" --node_rank="${NODE_RANK:-0}" \
-  --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${MASTER_PORT:-8118}" --log_dir="$log_dir" \
-  --join=True "$ROOT/train.py" "${args[@]}" "$@" 2>&1 | tee "${LOG_FILE:-train.log}"
+run_logged "${LOG_FILE:-train.log}" msrun --worker_num=$((nodes * workers)) --local_worker_num="$workers" \
+  --node_rank="${NODE_RANK:-0}" --master_addr="${MASTER_ADDR:-127.0.0.1}" --master_port="${MASTER_PORT:-8118}" \
+  --log_dir="$log_dir" --join=True "$ROOT/train.py" "${args[@]}" "$@"

@@ -20,4 +20,4 @@ if [[ -d "$ckpt" ]]; then
   shift
 fi
 ckpt=$(abs_file "$ckpt")
-"$PYTHON" "$ROOT/eval.py" --device_target CPU --pretrain_ckpt "$ckpt" "$@" 2>&1 | tee "${LOG_FILE:-eval.log}"
+run_logged "${LOG_FILE:-eval.log}" "$PYTHON" "$ROOT/eval.py" --device_target CPU --pretrain_ckpt "$ckpt" "$@"

@@ -10,5 +10,5 @@ fi
 device_id=$1
 ckpt=$(abs_file "$2")
 shift 2
-"$PYTHON" "$ROOT/eval.py" --device_target GPU --device_id "$device_id" --pretrain_ckpt "$ckpt" "$@" 2>&1 \
-  | tee "${LOG_FILE:-eval.log}"
+run_logged "${LOG_FILE:-eval.log}" "$PYTHON" "$ROOT/eval.py" --device_target GPU --device_id "$device_id" \
+  --pretrain_ckpt "$ckpt" "$@"

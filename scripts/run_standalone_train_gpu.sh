@@ -21,4 +21,4 @@ if is_positional "$@"; then
   args+=(--pre_trained_model_path "$(abs_file "$1")")
   shift
 fi
-"$PYTHON" "$ROOT/train.py" "${args[@]}" "$@" 2>&1 | tee "${LOG_FILE:-train.log}"
+run_logged "${LOG_FILE:-train.log}" "$PYTHON" "$ROOT/train.py" "${args[@]}" "$@"

@@ -4,6 +4,17 @@
 set -euo pipefail
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# mindspore==2.10.0 (requirements.txt) has wheels for Python 3.10-3.12 only: check first, in one line.
+if ! command -v "$PYTHON" >/dev/null 2>&1; then
+  echo "error: no Python found (tried ${PYTHON}); install Python $SUPPORTED_PYTHON, e.g. apt-get install python3.11 python3.11-venv" >&2
+  exit 1
+fi
+if ! supported_python "$PYTHON"; then
+  found=$("$PYTHON" -c "import platform; print(platform.python_version())" 2>/dev/null || true)
+  found=${found:-an unknown version}
+  echo "error: $PYTHON is Python $found, but mindspore==2.10.0 has wheels for Python $SUPPORTED_PYTHON only; install one (e.g. apt-get install python3.11 python3.11-venv, or conda create -n ds2 python=3.11) and rerun with PYTHON=python3.11 bash scripts/setup.sh" >&2
+  exit 1
+fi
 missing=()
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || missing+=(sox)

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
 TMP_MARK = ".tmp"
+_TEMP_NAME = re.compile(r"^\..+\.(\d+)\.tmp(\.[^.]+)?$")
 
 
 class AtomicWriteError(OSError):
@@ -162,9 +164,9 @@ def try_write_text(path: str | Path, text: str, what: str = "file", encoding: st
 def stale_temps(directory: str | Path) -> list[Path]:
     """Temporary files in `directory` left by writers that were killed (their process is gone)."""
     found = []
-    for p in Path(directory).glob(f".*{TMP_MARK}*"):
-        parts = p.name.rsplit(TMP_MARK, 1)[0].rsplit(".", 1)
-        if len(parts) == 2 and parts[1].isdigit() and not _alive(int(parts[1])):
+    for p in sorted(Path(directory).glob(f".*{TMP_MARK}*")):
+        match = _TEMP_NAME.search(p.name)  # also MindSpore's own `<tmp without .ckpt>.tmp` from a killed save
+        if match and not _alive(int(match.group(1))):
             found.append(p)
     return found
 

@@ -32,12 +32,50 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, truncated, corrupt or does not fit the network; the message names it."""
 
 
-def load_param_dict(path: str | Path) -> dict:
-    """Read a .ckpt into {name: Parameter}, checking its CRC when it has one (older files without: loaded as is).
+CRC_TRAILER = b"crc_num"  # MindSpore's crc_check=True ends the file with b"crc_num" + 10-byte big-endian CRC32
+CRC_TRAILER_SIZE = len(CRC_TRAILER) + 10
+
+
+def has_crc(path: str | Path) -> bool:
+    """True when the file ends with MindSpore's CRC trailer (written by save_checkpoint(crc_check=True))."""
+    path = Path(path)
+    size = path.stat().st_size
+    if size < CRC_TRAILER_SIZE:
+        return False
+    with open(path, "rb") as f:
+        f.seek(size - CRC_TRAILER_SIZE)
+        return f.read(len(CRC_TRAILER)) == CRC_TRAILER
+
+
+def verify_crc(path: str | Path, chunk: int = 1 << 20) -> None:
+    """Check a checkpoint against its CRC trailer, streaming (memory use is one chunk, whatever the file size).
 
     Raises:
-        CheckpointError: missing, empty, truncated, corrupt or bit-flipped (CRC mismatch) file, or not enough
-            memory to read it; the message names the file and says which.
+        CorruptWrite: no trailer (cut short) or the CRC differs: the file is proven bad.
+        OSError: the file could not be read (proves nothing about its content).
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if not has_crc(path):
+        raise CorruptWrite(f"{path} has no CRC trailer (cut short?)")
+    crc, remaining = 0, size - CRC_TRAILER_SIZE
+    with open(path, "rb") as f:
+        while remaining:
+            block = f.read(min(chunk, remaining))
+            if not block:
+                raise CorruptWrite(f"{path} ended early")
+            crc = zlib.crc32(block, crc)
+            remaining -= len(block)
+        stored = int.from_bytes(f.read(CRC_TRAILER_SIZE)[len(CRC_TRAILER) :], "big")
+    if crc != stored:
+        raise CorruptWrite(f"{path} fails its CRC check (stored {stored:#010x}, computed {crc:#010x})")
+
+
+def check_readable(path: str | Path) -> Path:
+    """A checkpoint file exists, is not empty and passes its CRC (streamed, no parameters loaded).
+
+    Raises:
+        CheckpointError: naming the file.
     """
     path = Path(path)
     if not path.is_file():
@@ -45,12 +83,26 @@ def load_param_dict(path: str | Path) -> dict:
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint is empty: {path}")
     try:
-        with_crc = has_crc(path)
-        if with_crc:
-            verify_crc(path)  # streaming, so a damaged file is named before MindSpore reads it all into memory
-        params = ms.load_checkpoint(str(path), crc_check=with_crc)
+        if has_crc(path):
+            verify_crc(path)
     except CorruptWrite as err:
         raise CheckpointError(f"checkpoint {path} is damaged: {err}; it cannot be used") from None
+    except OSError as err:
+        raise CheckpointError(f"checkpoint {path} cannot be read: {err}") from None
+    return path
+
+
+def load_param_dict(path: str | Path) -> dict:
+    """Read a .ckpt into {name: Parameter}, checking its CRC when it has one (older files without: loaded as is).
+
+    Raises:
+        CheckpointError: missing, empty, truncated, corrupt or bit-flipped (CRC mismatch) file, or not enough
+            memory to read it; the message names the file and says which.
+    """
+    path = check_readable(path)  # streaming CRC first: a damaged file is named before MindSpore reads it all
+    with_crc = has_crc(path)
+    try:
+        params = ms.load_checkpoint(str(path), crc_check=with_crc)
     except MemoryError:
         raise CheckpointError(f"checkpoint {path} could not be read: not enough memory") from None
     except (ValueError, RuntimeError, TypeError, OSError) as err:
@@ -127,45 +179,6 @@ def load_network_weights(network: ms.nn.Cell, path: str | Path, strict: bool = T
     return report
 
 
-CRC_TRAILER = b"crc_num"  # MindSpore's crc_check=True ends the file with b"crc_num" + 10-byte big-endian CRC32
-CRC_TRAILER_SIZE = len(CRC_TRAILER) + 10
-
-
-def has_crc(path: str | Path) -> bool:
-    """True when the file ends with MindSpore's CRC trailer (written by save_checkpoint(crc_check=True))."""
-    path = Path(path)
-    size = path.stat().st_size
-    if size < CRC_TRAILER_SIZE:
-        return False
-    with open(path, "rb") as f:
-        f.seek(size - CRC_TRAILER_SIZE)
-        return f.read(len(CRC_TRAILER)) == CRC_TRAILER
-
-
-def verify_crc(path: str | Path, chunk: int = 1 << 20) -> None:
-    """Check a checkpoint against its CRC trailer, streaming (memory use is one chunk, whatever the file size).
-
-    Raises:
-        CorruptWrite: no trailer (cut short) or the CRC differs: the file is proven bad.
-        OSError: the file could not be read (proves nothing about its content).
-    """
-    path = Path(path)
-    size = path.stat().st_size
-    if not has_crc(path):
-        raise CorruptWrite(f"{path} has no CRC trailer (cut short?)")
-    crc, remaining = 0, size - CRC_TRAILER_SIZE
-    with open(path, "rb") as f:
-        while remaining:
-            block = f.read(min(chunk, remaining))
-            if not block:
-                raise CorruptWrite(f"{path} ended early")
-            crc = zlib.crc32(block, crc)
-            remaining -= len(block)
-        stored = int.from_bytes(f.read(CRC_TRAILER_SIZE)[len(CRC_TRAILER) :], "big")
-    if crc != stored:
-        raise CorruptWrite(f"{path} fails its CRC check (stored {stored:#010x}, computed {crc:#010x})")
-
-
 def _mindspore_temp(tmp: Path) -> list[Path]:
     """save_checkpoint writes `<name without .ckpt>.tmp` first and renames it; a failure can leave that file."""
     return [tmp.with_suffix(".tmp")]
@@ -229,6 +242,30 @@ def find_resume_checkpoint(path: str | Path) -> tuple[Path, dict]:
     raise CheckpointError(f"--resume: no readable checkpoint in {path}")
 
 
+def require_training_state(path: str | Path, params: dict) -> None:
+    """Raise CheckpointError (saying what to do) unless the checkpoint records where training stood."""
+    if "step_num" not in params or "epoch_num" not in params:
+        raise CheckpointError(
+            f"--resume: {path} holds no training position (step_num): it is a best or weights-only checkpoint. "
+            f"To train on from its weights, start a new run with --pre_trained_model_path {path}"
+        )
+
+
+def best_checkpoint_wer(path: str | Path) -> float | None:
+    """The validation WER stored in a best checkpoint (`val_wer`), or None when there is no usable file."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        params = load_param_dict(path)
+    except CheckpointError as err:
+        logger.warning("best validation WER unknown: %s", err)
+        return None
+    if "val_wer" not in params:
+        return None
+    return float(params["val_wer"].asnumpy().reshape(-1)[0])
+
+
 def restore_training_state(train_cell, params: dict, path: Path) -> dict:
     """Load weights, Adam moments, step counters and LR into a TrainOneStep cell; return the loop position.
 
@@ -237,6 +274,7 @@ def restore_training_state(train_cell, params: dict, path: Path) -> dict:
     Raises:
         CheckpointError: the file lacks training state (weights-only files go to --pre_trained_model_path).
     """
+    require_training_state(path, params)
     params, _ = rename_legacy_keys(params)
     own = {p.name: p for p in train_cell.get_parameters()}
     missing = [n for n in own if n not in params]

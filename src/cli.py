@@ -3,19 +3,69 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
-from pathlib import Path
+import os
+import sys
+from collections.abc import Callable
 
 from src import config as C
 
 logger = logging.getLogger(__name__)
 
 
+DEBUG_ENV = "DS2_DEBUG"
+# What a user can cause: bad values, missing/unreadable/unwritable files, bad checkpoints (CheckpointError is a
+# ValueError), a busy run directory. Anything else (TypeError, AttributeError, RuntimeError from MindSpore) is a
+# bug or an environment failure and keeps its traceback.
+USER_ERRORS = (ValueError, KeyError, OSError)
+
+
+def debug_requested(argv: list[str] | None) -> bool:
+    """--debug on the command line, or DS2_DEBUG=1 in the environment: show tracebacks for user errors too."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    return "--debug" in args or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def error_line(err: BaseException) -> str:
+    """The user-facing text of an error: KeyError without its quotes, never a repr."""
+    text = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+    return str(text) or type(err).__name__
+
+
+def entry_point(main: Callable[[list[str] | None], int]) -> Callable[[list[str] | None], int]:
+    """Wrap a script's main(argv): a user error prints `error: <message>` on stderr and returns 2.
+
+    The messages name the file (and line) or the config key; `--debug` or DS2_DEBUG=1 re-raises for the traceback.
+    """
+
+    @functools.wraps(main)
+    def wrapped(argv: list[str] | None = None) -> int:
+        try:
+            return main(argv)
+        except USER_ERRORS as err:
+            if debug_requested(argv):
+                raise
+            logging.getLogger(main.__module__).debug("user error", exc_info=True)
+            print(f"error: {error_line(err)}", file=sys.stderr, flush=True)
+            return 2
+
+    return wrapped
+
+
+def add_debug_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--debug", action="store_true", help=f"show tracebacks for user errors (or {DEBUG_ENV}=1)")
+
+
 def add_common_args(parser: argparse.ArgumentParser) -> None:
+    add_debug_arg(parser)
     parser.add_argument("--device_target", choices=C.DEVICE_TARGETS, default=None, help="default CPU")
     parser.add_argument("--device_id", type=int, default=None, help="device index for GPU/Ascend")
     parser.add_argument("--batch_size", type=int, default=None)
+    parser.add_argument(
+        "--batch_seconds", type=float, default=None, help="cap padded audio seconds per batch instead (0: off)"
+    )
     parser.add_argument("--labels_path", default=None, help="default labels.json")
     parser.add_argument("--config", default=None, help="JSON file of config values (same layout as config.json)")
     parser.add_argument(
@@ -24,8 +74,9 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 
 
 def _apply_file(cfg, path: str | None) -> None:
+    """A --config file: unknown keys and values of the wrong type are refused, naming the file and the key."""
     if path:
-        C.update_from_dict(cfg, json.loads(Path(path).read_text(encoding="utf-8")), strict=True)
+        C.update_from_dict(cfg, C.load_json_file(path, "--config file"), strict=True, source=str(path))
 
 
 def _apply_named(cfg, data_cfg, args, names: tuple[str, ...]) -> None:
@@ -37,11 +88,38 @@ def _apply_named(cfg, data_cfg, args, names: tuple[str, ...]) -> None:
         cfg.device_target = args.device_target
 
 
+def prepare_resume(args: argparse.Namespace):
+    """--resume: find the checkpoint and check it holds a training position, before anything is written.
+
+    A --pre_trained_model_path is checked too (exists, CRC intact).
+
+    Without --config/--save_dir the run's own config.json and directory are used (set on `args`).
+    Returns:
+        (checkpoint path, its parameters), or None without --resume.
+    Raises:
+        CheckpointError: no such file or directory, nothing readable in it, or a weights-only (best) checkpoint.
+    """
+    from src.checkpoint import check_readable, find_resume_checkpoint, require_training_state  # MindSpore
+
+    if getattr(args, "pre_trained_model_path", ""):
+        check_readable(args.pre_trained_model_path)
+    if not args.resume:
+        return None
+
+    path, params = find_resume_checkpoint(args.resume)
+    require_training_state(path, params)
+    if args.config is None and args.save_dir is None:
+        found = C.find_run_config(path)
+        args.config, args.save_dir = (str(found), str(found.parent)) if found else (None, None)
+    return path, params
+
+
 def build_train_config(args: argparse.Namespace) -> C.TrainConfig:
     """Defaults <- --config file <- named flags <- --set overrides; then validated."""
     cfg = C.TrainConfig()
     _apply_file(cfg, args.config)
-    _apply_named(cfg, cfg.DataConfig, args, ("train_manifest", "val_manifest", "batch_size", "labels_path"))
+    names = ("train_manifest", "val_manifest", "batch_size", "batch_seconds", "labels_path")
+    _apply_named(cfg, cfg.DataConfig, args, names)
     if args.epochs is not None:
         cfg.TrainingConfig.epochs = args.epochs
     if args.save_dir is not None:
@@ -61,7 +139,7 @@ def build_eval_config(args: argparse.Namespace, ckpt: str) -> C.EvalConfig:
     if found is None:
         logger.info("no config.json next to %s: using the default (model zoo) network and features", ckpt)
     _apply_file(cfg, args.config)
-    _apply_named(cfg, cfg.DataConfig, args, ("test_manifest", "batch_size", "labels_path"))
+    _apply_named(cfg, cfg.DataConfig, args, ("test_manifest", "batch_size", "batch_seconds", "labels_path"))
     C.apply_overrides(cfg, args.set)
     cfg.DataConfig.labels_path = C.resolve_path(cfg.DataConfig.labels_path)
     C.validate_eval(cfg)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,11 @@ class TrainDataConfig:
     train_manifest: str = "data/libri_train_manifest.csv"
     val_manifest: str = LAB_VAL_MANIFEST  # per-epoch WER, best checkpoint; off when "" or this default is absent
     batch_size: int = 20
+    # Batches by duration: a cap on padded audio seconds per batch (clips x padded length) instead of batch_size
+    # clips, so every length's step needs about the same memory; 0 keeps the fixed batch_size.
+    batch_seconds: float = 0.0
+    # Shuffled epochs run the batches of one padded length consecutively (each new length compiles a graph).
+    group_by_length: bool = True
     labels_path: str = "labels.json"
     num_workers: int = 2  # feature-extraction threads
     max_duration: float = 35.0  # seconds; longer clips are skipped with a counted warning (never cropped)
@@ -77,8 +83,13 @@ class EvalDataConfig:
 
     test_manifest: str = "data/libri_test_clean_manifest.csv"
     batch_size: int = 20
+    batch_seconds: float = 0.0  # cap on padded audio seconds per batch instead of batch_size clips; 0: off
+    # Longest clip the model sees at once: longer clips are cut at quiet points into segments of at most this
+    # many seconds, run one at a time, their hypotheses joined (0: no limit). Bounds the memory of one step.
+    max_eval_seconds: float = 60.0
     labels_path: str = "labels.json"
     num_workers: int = 2
+    skip_invalid: bool = False  # skip invalid rows and unreadable clips (reported) and still exit 0 (--skip_invalid)
     SpectConfig: SpectConfig = field(default_factory=lambda: SpectConfig())
 
 
@@ -218,20 +229,77 @@ def to_dict(cfg: Any) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def update_from_dict(cfg: Any, data: dict, prefix: str = "", strict: bool = False) -> None:
-    """Copy matching keys from `data` (e.g. a saved config.json) into `cfg`; unknown keys raise if `strict`."""
+def check_value(value: Any, default: Any, dotted: str, source: str = "") -> Any:
+    """A value from a JSON file, type-checked against the default's type exactly as `--set` converts it.
+
+    int keys take JSON integers only (not 32.5, not "4"), float keys integers or floats, bool keys true/false,
+    str keys strings, tuple keys lists of the same length and element types.
+    Raises:
+        ValueError: naming the source file, the key, the expected type and the value found.
+    """
+    where = f"{source}: " if source else ""
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)) or len(value) != len(default):
+            raise ValueError(
+                f"{where}{dotted} must be a list of {len(default)} values like {list(default)}, got {value!r}"
+            )
+        return tuple(check_value(v, d, f"{dotted}[{i}]", source) for i, (v, d) in enumerate(zip(value, default)))
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    else:
+        ok = True
+    if not ok:
+        raise ValueError(
+            f"{where}{dotted} must be {type(default).__name__} (like {default!r}), got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+def update_from_dict(cfg: Any, data: dict, prefix: str = "", strict: bool = False, source: str = "") -> None:
+    """Copy matching keys from `data` (e.g. a saved config.json) into `cfg`, type-checked like `--set`.
+
+    Args:
+        strict: unknown keys raise (a --config file); otherwise they are ignored (a newer run's config.json).
+        source: the file the data came from, named in errors.
+    Raises:
+        KeyError: unknown key (strict). ValueError: a value of the wrong type, or a section that is not an object.
+    """
+    where = f"{source}: " if source else ""
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}{prefix.rstrip('.') or 'the config'} must be a JSON object, got {data!r}")
     for key, value in data.items():
         dotted = f"{prefix}{key}"
-        if not hasattr(cfg, key):
+        if not hasattr(cfg, key) or key not in {f.name for f in dataclasses.fields(cfg)}:
             if strict:
-                raise KeyError(f"unknown config key {dotted!r}")
+                raise KeyError(f"{where}unknown config key {dotted!r}")
             continue
         current = getattr(cfg, key)
         if dataclasses.is_dataclass(current):
-            if isinstance(value, dict):
-                update_from_dict(current, value, dotted + ".", strict)
+            update_from_dict(current, value, dotted + ".", strict, source)
             continue
-        setattr(cfg, key, tuple(value) if isinstance(current, tuple) else value)
+        setattr(cfg, key, check_value(value, current, dotted, source))
+
+
+def load_json_file(path: str | Path, what: str = "config") -> Any:
+    """Parse a JSON file; unreadable, non-UTF-8 or invalid JSON raises ValueError naming the file (and line)."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {path} is a directory, not a JSON file")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} not found: {path}") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from None
 
 
 def save_config(cfg: Any, directory: str | Path) -> Path:
@@ -250,13 +318,25 @@ def find_run_config(ckpt_path: str | Path) -> Path | None:
 
 
 def load_run_model_config(ckpt_path: str | Path, spect: SpectConfig, model: ModelConfig) -> Path | None:
-    """Copy the training run's SpectConfig and ModelConfig into `spect`/`model` when a config.json exists."""
+    """Copy the training run's SpectConfig and ModelConfig into `spect`/`model` when a config.json exists.
+
+    The values are type-checked (as `--set` would) and range-checked; errors name the file and the key.
+    """
     path = find_run_config(ckpt_path)
     if path is None:
         return None
-    data = json.loads(path.read_text(encoding="utf-8"))
-    update_from_dict(model, data.get("ModelConfig", {}))
-    update_from_dict(spect, data.get("DataConfig", {}).get("SpectConfig", {}))
+    data = load_json_file(path, "run config")
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    update_from_dict(model, data.get("ModelConfig", {}), "ModelConfig.", source=str(path))
+    data_section = data.get("DataConfig", {})
+    spect_data = data_section.get("SpectConfig", {}) if isinstance(data_section, dict) else data_section
+    update_from_dict(spect, spect_data, "DataConfig.SpectConfig.", source=str(path))
+    try:
+        validate_numbers(model, "ModelConfig.")
+        validate_numbers(spect, "DataConfig.SpectConfig.")
+    except ValueError as err:
+        raise ValueError(f"{path}: {err}") from None
     logger.info("rebuilt ModelConfig and SpectConfig from %s", path)
     return path
 
@@ -283,12 +363,94 @@ def drop_absent_lab_val_manifest(data: TrainDataConfig) -> None:
         data.val_manifest = ""
 
 
+UINT32_MAX = 2**32 - 1
+# Range of every numeric key (by field name; the same name means the same thing in every section).
+# (low, high, low_open): value must be > low (low_open) or >= low, and <= high. Keys not listed need only be finite.
+RANGES: dict[str, tuple[float, float, bool]] = {
+    "sample_rate": (0, math.inf, True),
+    "window_size": (0, math.inf, True),
+    "window_stride": (0, math.inf, True),
+    "noise_prob": (0, 1, False),
+    "noise_min": (0, math.inf, False),
+    "noise_max": (0, math.inf, False),
+    "hidden_size": (0, math.inf, True),
+    "hidden_layers": (0, math.inf, True),
+    "batch_size": (0, math.inf, True),
+    "batch_seconds": (0, math.inf, False),  # 0: fixed batch_size
+    "max_eval_seconds": (0, math.inf, False),  # 0: no limit
+    "num_workers": (0, math.inf, True),
+    "max_duration": (0, math.inf, False),
+    "epochs": (0, math.inf, True),
+    "seed": (0, UINT32_MAX, False),
+    "log_interval": (0, math.inf, True),
+    "max_steps": (0, math.inf, False),
+    "max_bad_steps": (0, math.inf, True),
+    "learning_rate": (0, math.inf, True),
+    "learning_anneal": (0, math.inf, True),
+    "constant_epochs": (-1, math.inf, False),
+    "weight_decay": (0, math.inf, False),
+    "eps": (0, math.inf, True),
+    "max_norm": (0, math.inf, False),
+    "loss_scale": (0, math.inf, True),
+    "keep_checkpoint_max": (0, math.inf, True),
+    "save_checkpoint_steps": (0, math.inf, False),  # 0: off
+    "save_checkpoint_seconds": (0, math.inf, False),  # 0: off
+    "beam_width": (0, math.inf, True),
+    "cutoff_top_n": (0, math.inf, True),
+    "cutoff_prob": (0, 1, True),
+}
+
+
+def _check_number(value: float, dotted: str, name: str) -> None:
+    if not math.isfinite(value):
+        raise ValueError(f"{dotted} must be a finite number, got {value}")
+    if name in RANGES:
+        low, high, low_open = RANGES[name]
+        if value < low or (low_open and value == low) or value > high:
+            bound = f"> {low:g}" if low_open else f">= {low:g}"
+            bound += f" and <= {high:g}" if math.isfinite(high) else ""
+            raise ValueError(f"{dotted} must be {bound}, got {value}")
+
+
+def validate_numbers(cfg: Any, prefix: str = "") -> None:
+    """Every number in a config tree finite and in its range (RANGES); errors name the dotted key.
+
+    NaN passes any `<= 0` test, so this checks `isfinite` first: a NaN learning rate or max_norm used to train
+    silently into NaN weights or switch clipping off.
+    """
+    for f in dataclasses.fields(cfg):
+        value, dotted = getattr(cfg, f.name), f"{prefix}{f.name}"
+        if dataclasses.is_dataclass(value):
+            validate_numbers(value, dotted + ".")
+        elif isinstance(value, tuple):
+            for i, item in enumerate(value):
+                if isinstance(item, (int, float)) and not isinstance(item, bool):
+                    _check_number(item, f"{dotted}[{i}]", "")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            _check_number(value, dotted, f.name)
+
+
+def check_plain_name(value: str, dotted: str) -> None:
+    """A file-name prefix must be one plain name: no separators, no '..', not hidden, no glob characters."""
+    bad = (
+        not value
+        or value in (".", "..")
+        or value.startswith(".")
+        or any(c in value for c in "/\\*?[]\0")
+        or value != value.strip()
+    )
+    if bad:
+        raise ValueError(
+            f"{dotted} must be a plain file-name prefix (letters, digits, '-', '_'; no path separators or '..'), "
+            f"got {value!r}"
+        )
+
+
 def validate_spect(spect: SpectConfig) -> None:
-    """Check the front end: the window must be one scipy accepts, sizes positive."""
+    """Check the front end: the window must be one scipy accepts, sizes finite and positive."""
     from scipy.signal import get_window  # scipy is a runtime dependency; imported here to keep import light
 
-    if spect.sample_rate <= 0 or spect.window_size <= 0 or spect.window_stride <= 0:
-        raise ValueError("SpectConfig: sample_rate, window_size and window_stride must be positive")
+    validate_numbers(spect, "DataConfig.SpectConfig.")
     try:
         get_window(spect.window, 8)
     except ValueError as err:
@@ -299,32 +461,32 @@ def validate_model(model: ModelConfig) -> None:
     """Only LSTM is implemented; sizes must be positive."""
     if model.rnn_type.upper() != "LSTM":
         raise ValueError(f"ModelConfig.rnn_type {model.rnn_type!r} is not supported (only LSTM)")
-    if model.hidden_size <= 0 or model.hidden_layers <= 0:
-        raise ValueError("ModelConfig: hidden_size and hidden_layers must be positive")
+    validate_numbers(model, "ModelConfig.")
 
 
 def validate_train(cfg: TrainConfig) -> None:
-    """Validate a training config once at start-up."""
+    """Validate a training config once at start-up: types, finite numbers in range, names, files."""
     if cfg.device_target not in DEVICE_TARGETS:
         raise ValueError(f"device_target must be one of {DEVICE_TARGETS}, got {cfg.device_target!r}")
+    validate_numbers(cfg)
     validate_spect(cfg.DataConfig.SpectConfig)
     validate_model(cfg.ModelConfig)
-    d, o, t = cfg.DataConfig, cfg.OptimConfig, cfg.TrainingConfig
-    if d.batch_size <= 0 or t.epochs <= 0 or d.num_workers <= 0:
-        raise ValueError("batch_size, epochs and num_workers must be positive")
-    if o.learning_rate <= 0 or o.learning_anneal <= 0 or o.loss_scale <= 0 or o.eps <= 0:
-        raise ValueError("OptimConfig: learning_rate, learning_anneal, loss_scale and eps must be positive")
-    if o.weight_decay < 0 or o.max_norm < 0 or len(o.betas) != 2:
-        raise ValueError("OptimConfig: weight_decay and max_norm must be >= 0, betas a pair")
-    k = cfg.CheckpointConfig
-    if k.keep_checkpoint_max <= 0:
-        raise ValueError("CheckpointConfig.keep_checkpoint_max must be positive")
-    if k.save_checkpoint_steps < 0 or not k.save_checkpoint_seconds >= 0:
-        raise ValueError("CheckpointConfig: save_checkpoint_steps and save_checkpoint_seconds must be >= 0 (0: off)")
+    d, o = cfg.DataConfig, cfg.OptimConfig
+    a = d.AugmentationConfig
+    if a.noise_min > a.noise_max:
+        raise ValueError(f"AugmentationConfig.noise_min ({a.noise_min}) must not exceed noise_max ({a.noise_max})")
+    if len(o.betas) != 2 or not all(0 <= b < 1 for b in o.betas):
+        raise ValueError(f"OptimConfig.betas must be two numbers in [0, 1), got {o.betas}")
+    check_plain_name(cfg.CheckpointConfig.ckpt_file_name_prefix, "CheckpointConfig.ckpt_file_name_prefix")
+    if not cfg.CheckpointConfig.ckpt_path:
+        raise ValueError("CheckpointConfig.ckpt_path (--save_dir) must not be empty")
     for name in ("train_manifest", "val_manifest"):
         path = getattr(d, name)
         if path and not Path(path).is_file():
-            raise FileNotFoundError(f"DataConfig.{name} not found: {path}")
+            what = "is a directory, not a manifest file" if Path(path).is_dir() else "not found"
+            raise FileNotFoundError(f"DataConfig.{name} {what}: {path}")
+    if not d.train_manifest:
+        raise ValueError("DataConfig.train_manifest (--train_manifest) is required")
     if not Path(d.labels_path).is_file():
         raise FileNotFoundError(f"DataConfig.labels_path not found: {d.labels_path}")
 
@@ -333,10 +495,12 @@ def validate_eval(cfg: EvalConfig) -> None:
     """Validate an evaluation config once at start-up."""
     if cfg.device_target not in DEVICE_TARGETS:
         raise ValueError(f"device_target must be one of {DEVICE_TARGETS}, got {cfg.device_target!r}")
+    validate_numbers(cfg)
     validate_spect(cfg.DataConfig.SpectConfig)
     validate_model(cfg.ModelConfig)
-    if cfg.DataConfig.batch_size <= 0:
-        raise ValueError("batch_size must be positive")
+    d = cfg.DataConfig
+    if d.max_eval_seconds != 0 and d.max_eval_seconds <= 1.0:
+        raise ValueError(f"DataConfig.max_eval_seconds must exceed 1 s (0: no limit), got {d.max_eval_seconds}")
     if not Path(cfg.DataConfig.test_manifest).is_file():
         raise FileNotFoundError(f"DataConfig.test_manifest not found: {cfg.DataConfig.test_manifest}")
     if not Path(cfg.DataConfig.labels_path).is_file():

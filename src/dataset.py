@@ -58,7 +58,8 @@ class Batch:
     label_lengths: np.ndarray
     texts: list[str]
     sources: list[str]
-    size: int  # real clips; rows past it repeat the first clip to keep the graph shape (eval only)
+    size: int  # clips (= rows: batches are never padded with copies)
+    part: tuple[int, int] = (0, 1)  # (k, n): segment k of n of one clip longer than segment_seconds (eval only)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return self.features, self.lengths, self.labels, self.label_lengths
@@ -133,36 +134,95 @@ def load_utterances(
     return utts
 
 
+def batch_length(batch: list[int], frames: list[int]) -> int:
+    """Padded length (frames) of a batch of clip indices: the bucket of its longest clip."""
+    return shapes.bucket_length(max(frames[i] for i in batch))
+
+
+def fill_batches(order: list[int], frames: list[int], max_frames: int) -> list[list[int]]:
+    """Cut clips sorted by length into batches whose padded size (clips x padded length) stays <= max_frames.
+
+    A clip longer than the cap on its own gets a batch of one. Since `order` is ascending, the clip being added
+    sets the batch's padded length, so a bucket of padded length L gets floor(max_frames / L) clips (>= 1).
+    """
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        if current and shapes.bucket_length(frames[i]) * (len(current) + 1) > max_frames:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def shuffle_grouped(batches: list[list[int]], frames: list[int], rng: np.random.Generator) -> list[list[int]]:
+    """Shuffle batches so that those of one padded length run consecutively.
+
+    Every new padded length costs a graph compilation (and its memory), so an epoch meets each length once:
+    the order of the length groups and the order within each group are both shuffled by `rng`.
+    """
+    groups: dict[int, list[list[int]]] = {}
+    for batch in batches:
+        groups.setdefault(batch_length(batch, frames), []).append(batch)
+    keys = sorted(groups)
+    out: list[list[int]] = []
+    for k in rng.permutation(len(keys)):
+        group = groups[keys[k]]
+        rng.shuffle(group)
+        out.extend(group)
+    return out
+
+
 def make_batches(
-    frames: list[int], batch_size: int, seed: int, epoch: int, in_order: bool, drop_last: bool
+    frames: list[int],
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    in_order: bool,
+    drop_last: bool,
+    max_frames: int = 0,
+    group_by_length: bool = False,
 ) -> list[list[int]]:
     """Group clips of similar length into batches; shuffle the batch order per epoch (deterministic).
 
     Args:
         frames: length of each clip.
+        batch_size: clips per batch when `max_frames` is 0.
         in_order: keep batches in order of duration (SortaGrad's first epoch, and evaluation).
+        drop_last: drop a last partial batch of `batch_size` (fixed-size batches only: capped batches vary in
+            size by design, so none is dropped).
+        max_frames: cap on padded frames per batch (clips x padded length) instead of a fixed clip count; 0: off.
+        group_by_length: when shuffling, run the batches of one padded length consecutively (shuffle_grouped).
     Returns:
         Lists of clip indices.
     """
     order = sorted(range(len(frames)), key=lambda i: (frames[i], i))
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    if drop_last and batches and len(batches[-1]) < batch_size:
-        batches.pop()
+    if max_frames > 0:
+        batches = fill_batches(order, frames, max_frames)
+    else:
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        if drop_last and batches and len(batches[-1]) < batch_size:
+            batches.pop()
     if not in_order:
-        np.random.default_rng((seed, epoch)).shuffle(batches)
+        rng = np.random.default_rng((seed, epoch))
+        if group_by_length:
+            batches = shuffle_grouped(batches, frames, rng)
+        else:
+            rng.shuffle(batches)
     return batches
 
 
-def collate(items: list[tuple[np.ndarray, tuple[int, ...]]], pad_to: int = 0) -> tuple[np.ndarray, ...]:
-    """Pad (spectrogram (F, T_i), label ids) pairs into the four network arrays.
+def collate(items: list[tuple[np.ndarray, tuple[int, ...]]]) -> tuple[np.ndarray, ...]:
+    """Pad (spectrogram (F, T_i), label ids) pairs into the four network arrays, one row per item.
 
-    Args:
-        pad_to: rows in the batch; extra rows repeat the first item (shape stays static for graph mode).
+    Rows are never filled with copies of a clip: a short batch simply has fewer rows (one more graph shape at
+    most), where copies would multiply the memory of its longest clip by the batch size.
     Returns:
         features (N, 1, F, T), lengths (N,), labels (N, S), label_lengths (N,); T = bucket length.
     """
-    rows = max(pad_to, len(items))
-    items = items + [items[0]] * (rows - len(items))
+    rows = len(items)
     bins = items[0][0].shape[0]
     t_pad = shapes.bucket_length(max(s.shape[1] for s, _ in items))
     s_pad = shapes.output_length(t_pad)
@@ -184,13 +244,20 @@ class SpeechDataset:
     Args:
         utterances: from load_utterances.
         spect: the front end.
-        batch_size: clips per batch.
+        batch_size: clips per batch (when batch_seconds is 0).
         training: shuffle batch order per epoch, drop the last partial batch, apply augmentation.
         augmenter: src.augment.Augmenter or None.
         seed: base of every random choice (batch order, augmentation), so runs and resumes are repeatable.
         sortagrad: first epoch in order of duration (training only).
         rank, world: this process's shard (batch i goes to rank i % world; all ranks get the same count).
         num_workers: feature-extraction threads.
+        batch_seconds: cap on padded audio per batch (clips x padded length, in seconds) instead of batch_size
+            clips, so every step needs about the same memory; 0: off. Lengths come from the file headers, so
+            speed perturbation may stretch a batch past the cap by its factor.
+        group_by_length: shuffled epochs run the batches of one padded length consecutively (fewer shape
+            changes, hence fewer graph compilations); the group order and the order within groups are shuffled.
+        segment_seconds: evaluation only: clips longer than this are cut at quiet points into segments of at
+            most this length, each run as its own one-row batch (Batch.part), never batched with others; 0: off.
     """
 
     def __init__(
@@ -205,6 +272,9 @@ class SpeechDataset:
         rank=0,
         world=1,
         num_workers=2,
+        batch_seconds=0.0,
+        group_by_length=False,
+        segment_seconds=0.0,
     ):
         self.utts = utterances
         self.spect = spect
@@ -215,18 +285,41 @@ class SpeechDataset:
         self.sortagrad = sortagrad
         self.rank, self.world = rank, world
         self.num_workers = num_workers
+        self.max_frames = int(round(batch_seconds / spect.window_stride)) if batch_seconds > 0 else 0
+        self.group_by_length = group_by_length
+        if training and segment_seconds > 0:
+            raise ValueError("segment_seconds applies to evaluation only (training never cuts clips)")
+        self.segment_seconds = segment_seconds
+        self.segment_frames = int(segment_seconds / spect.window_stride) + 1 if segment_seconds > 0 else 0
         self.failed: Counter = Counter()  # clips that could not be read at load time, by path
         if self.batches_per_epoch(0) == 0:
+            size = f"{batch_seconds:g} s of audio" if self.max_frames else str(batch_size)
             raise ValueError(
-                f"{len(utterances)} clips make no full batch of {batch_size} per rank (world size {world}); "
-                "lower batch_size"
+                f"{len(utterances)} clips make no full batch of {size} per rank (world size {world}); lower batch_size"
             )
 
+    def is_long(self, index: int) -> bool:
+        """Whether a clip is cut into segments (evaluation with segment_seconds only)."""
+        return bool(self.segment_frames) and self.utts[index].frames > self.segment_frames
+
     def epoch_batches(self, epoch: int) -> list[list[int]]:
-        """This rank's batches (clip indices) for an epoch."""
+        """This rank's batches (clip indices) for an epoch; clips to be cut come last, one per batch."""
         in_order = (not self.training) or (self.sortagrad and epoch == 0)
-        frames = [u.frames for u in self.utts]
-        batches = make_batches(frames, self.batch_size, self.seed, epoch, in_order, drop_last=self.training)
+        regular = [i for i in range(len(self.utts)) if not self.is_long(i)]
+        frames = [self.utts[i].frames for i in regular]
+        batches = make_batches(
+            frames,
+            self.batch_size,
+            self.seed,
+            epoch,
+            in_order,
+            drop_last=self.training,
+            max_frames=self.max_frames,
+            group_by_length=self.group_by_length,
+        )
+        batches = [[regular[j] for j in b] for b in batches]
+        long = sorted((i for i in range(len(self.utts)) if self.is_long(i)), key=lambda i: (self.utts[i].frames, i))
+        batches += [[i] for i in long]
         per_rank = len(batches) // self.world if self.training else -(-len(batches) // self.world)
         return batches[self.rank :: self.world][:per_rank]
 
@@ -262,11 +355,43 @@ class SpeechDataset:
         if not kept:
             return None
         items = [(s, self.utts[i].label_ids) for i, s in kept]
-        pad_to = self.batch_size if not self.training else 0
-        arrays = collate(items, pad_to)
+        arrays = collate(items)
         texts = [self.utts[i].text for i, _ in kept]
         sources = [self.utts[i].sample.where for i, _ in kept]
         return Batch(*arrays, texts=texts, sources=sources, size=len(kept))
+
+    def segment_batches(self, index: int) -> list[Batch]:
+        """One-row batches of the segments of a clip longer than segment_seconds (eval; [] if unreadable).
+
+        The cuts are transcribe.py's (src.segments.Segmenter: at the quietest 20 ms before the limit, no
+        overlap), so the joined hypotheses cover every word once. Segments carry no labels: the transcript
+        belongs to the whole clip.
+        """
+        from src.segments import Segmenter
+
+        utt, s = self.utts[index], self.spect
+        try:
+            audio = load_audio(utt.sample.wav_path, s.sample_rate)
+        except (AudioError, FileNotFoundError) as err:
+            self.failed[str(utt.sample.wav_path)] += 1
+            logger.warning("%s: skipped: %s", utt.sample.where, err)
+            return []
+        cutter = Segmenter(s.sample_rate, s.sample_rate, self.segment_seconds)
+        pieces = cutter.push(audio) + [cutter.tail()]
+        pieces = [p for p in pieces if p is not None]
+        batches = []
+        for k, piece in enumerate(pieces):
+            spect = spectrogram(piece.audio, s.sample_rate, s.window_size, s.window_stride, s.window)
+            arrays = collate([(spect, ())])
+            batches.append(Batch(*arrays, [utt.text], [utt.sample.where], size=1, part=(k, len(pieces))))
+        return batches
+
+    def load_batches(self, indices: list[int], epoch: int, pool: ThreadPoolExecutor) -> list[Batch]:
+        """The batches of one scheduled entry: one batch, or a long clip's segments (empty if unreadable)."""
+        if len(indices) == 1 and self.is_long(indices[0]):
+            return self.segment_batches(indices[0])
+        batch = self.make_batch(indices, epoch, pool)
+        return [] if batch is None else [batch]
 
     def iterate(self, epoch: int, start: int = 0, prefetch: int = 2) -> Iterator[tuple[int, Batch]]:
         """Yield (batch position, Batch) for an epoch from position `start`, prepared in a background thread."""
@@ -280,7 +405,8 @@ class SpeechDataset:
                     for pos in range(start, len(batches)):
                         if stop.is_set():
                             return
-                        out.put((pos, self.make_batch(batches[pos], epoch, pool)))
+                        for batch in self.load_batches(batches[pos], epoch, pool):
+                            out.put((pos, batch))
                 out.put(None)
             except BaseException as err:  # surface loader errors in the consumer, never hang it
                 out.put(err)
@@ -294,8 +420,7 @@ class SpeechDataset:
                     return
                 if isinstance(item, BaseException):
                     raise item
-                if item[1] is not None:
-                    yield item
+                yield item
         finally:
             stop.set()
             while thread.is_alive():

@@ -77,6 +77,7 @@ DecodeFn = Callable[[np.ndarray, np.ndarray], list[str]]
 def evaluate(predict: PredictFn, dataset, decode: DecodeFn, decoder: Decoder, on_utterance=None) -> EvalResult:
     """Run a dataset (src.dataset.SpeechDataset, eval mode) through `predict` and `decode`, and score it.
 
+    A clip cut into segments (Batch.part) is scored once, on its segments' hypotheses joined with spaces.
     Args:
         on_utterance: optional callback(UtteranceResult), e.g. to print as results arrive.
     Raises:
@@ -85,10 +86,17 @@ def evaluate(predict: PredictFn, dataset, decode: DecodeFn, decoder: Decoder, on
     result = EvalResult()
     failed_before = sum(dataset.failed.values())
     scheduled = sum(len(b) for b in dataset.epoch_batches(0))
+    pieces: list[str] = []  # hypotheses of the segments so far of a clip cut into segments (Batch.part)
     for _, batch in dataset.iterate(0):
         probs, out_lengths = predict(batch.features, batch.lengths)
         n = batch.size
         hyps = decode(np.asarray(probs)[:n], np.asarray(out_lengths)[:n])
+        k, parts = batch.part
+        if parts > 1:
+            pieces.append(hyps[0])
+            if k < parts - 1:
+                continue
+            hyps, pieces = [" ".join(p for p in pieces if p)], []
         for ref, hyp, src in zip(batch.texts, hyps, batch.sources):
             utt = score(decoder, ref, hyp, src)
             result.utterances.append(utt)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from src.atomic import atomic_write
+
 logger = logging.getLogger(__name__)
 
 FORMATS = {"MINDIR": ".mindir", "ONNX": ".onnx"}
@@ -37,12 +39,19 @@ def export_file(predict_cell, features: np.ndarray, lengths: np.ndarray, file_na
     path = Path(file_name)
     if path.suffix.lower() == FORMATS[fmt]:
         path = path.with_suffix("")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ms.export(predict_cell, ms.Tensor(features), ms.Tensor(lengths), file_name=str(path), file_format=fmt)
     out = path.with_name(path.name + FORMATS[fmt])
-    if not out.is_file():
-        raise RuntimeError(f"MindSpore reported no error but wrote no {out}")
-    return out
+
+    def produce(tmp: Path) -> None:  # MindSpore appends the suffix itself
+        ms.export(
+            predict_cell, ms.Tensor(features), ms.Tensor(lengths), file_name=str(tmp.with_suffix("")), file_format=fmt
+        )
+
+    return atomic_write(out, produce, keep_suffix=True)
+
+
+def _first(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
 
 
 class ExportedModel:
@@ -53,6 +62,16 @@ class ExportedModel:
         if not self.path.is_file():
             raise FileNotFoundError(f"exported model not found: {self.path}")
         suffix = self.path.suffix.lower()
+        if suffix not in (".onnx", ".mindir"):
+            raise ValueError(f"{self.path}: expected a .mindir or .onnx file")
+        try:
+            self._load(suffix)
+        except Exception as err:  # noqa: BLE001 - protobuf/onnxruntime/MindSpore each raise their own types
+            raise ValueError(
+                f"{self.path}: not a loadable {suffix} model (corrupt or truncated?): {_first(err)}"
+            ) from err
+
+    def _load(self, suffix: str) -> None:
         if suffix == ".onnx":
             import onnxruntime as ort
 
@@ -61,15 +80,13 @@ class ExportedModel:
             self.input_names = [i.name for i in inputs]
             self.input_shape = tuple(inputs[0].shape)
             self.graph = None
-        elif suffix == ".mindir":
+        else:
             import mindspore as ms
 
             graph = ms.load(str(self.path))
             self.graph = ms.nn.GraphCell(graph)
             self.session = None
             self.input_shape = None
-        else:
-            raise ValueError(f"{self.path}: expected a .mindir or .onnx file")
 
     def __call__(self, features: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.session is not None:

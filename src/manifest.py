@@ -12,6 +12,7 @@ Every sample remembers where it came from (`file:line`) so errors can name it.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,11 +33,29 @@ class Sample:
             return self.text
         assert self.txt_path is not None  # constructor invariant, not user input
         try:
-            return self.txt_path.read_text(encoding="utf-8")
+            return self.txt_path.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
             raise FileNotFoundError(f"{self.where}: transcript file not found: {self.txt_path}") from None
+        except IsADirectoryError:
+            raise ValueError(f"{self.where}: transcript path is a directory, not a file: {self.txt_path}") from None
         except UnicodeDecodeError as err:
             raise ValueError(f"{self.where}: transcript {self.txt_path} is not UTF-8 text: {err}") from None
+        except OSError as err:
+            raise ValueError(f"{self.where}: cannot read transcript {self.txt_path}: {err.strerror or err}") from None
+
+
+def read_text_file(path: Path) -> str:
+    """A manifest's text. A UTF-8 byte-order mark is dropped (editors on Windows add one); other encodings are
+    refused naming the file and line, since guessing one would corrupt paths and transcripts silently.
+    """
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path}:{line}: not UTF-8 text ({err.reason} at byte {err.start}); save the manifest as UTF-8"
+        ) from None
 
 
 def _resolve(path: str, base: Path) -> Path:
@@ -47,14 +66,13 @@ def _resolve(path: str, base: Path) -> Path:
 def read_csv_manifest(path: Path) -> list[Sample]:
     """Parse the lab's CSV manifest; malformed rows raise ValueError naming file and line."""
     samples = []
-    with open(path, newline="", encoding="utf-8") as f:
-        for line_no, row in enumerate(csv.reader(f), start=1):
-            if not row or all(not c.strip() for c in row):
-                continue
-            if len(row) != 2 or not row[0].strip() or not row[1].strip():
-                raise ValueError(f"{path}:{line_no}: expected 'wav_path,txt_path', got {','.join(row)!r}")
-            wav, txt = (c.strip() for c in row)
-            samples.append(Sample(_resolve(wav, path.parent), _resolve(txt, path.parent), None, f"{path}:{line_no}"))
+    for line_no, row in enumerate(csv.reader(io.StringIO(read_text_file(path), newline="")), start=1):
+        if not row or all(not c.strip() for c in row):
+            continue
+        if len(row) != 2 or not row[0].strip() or not row[1].strip():
+            raise ValueError(f"{path}:{line_no}: expected 'wav_path,txt_path', got {','.join(row)!r}")
+        wav, txt = (c.strip() for c in row)
+        samples.append(Sample(_resolve(wav, path.parent), _resolve(txt, path.parent), None, f"{path}:{line_no}"))
     return samples
 
 
@@ -83,7 +101,7 @@ def _samples_from_document(doc: dict, base: Path, where: str) -> list[Sample]:
 
 def read_json_manifest(path: Path) -> list[Sample]:
     """Parse a whole JSON document, or JSON lines (one document or one sample per line)."""
-    text = path.read_text(encoding="utf-8")
+    text = read_text_file(path)
     try:
         doc = json.loads(text)
     except json.JSONDecodeError:
@@ -109,9 +127,11 @@ def read_manifest(path: str | Path) -> list[Sample]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"manifest not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        head = f.read(4096).lstrip()
-    if head.startswith("{"):
+    if path.is_dir():
+        raise IsADirectoryError(f"manifest {path} is a directory, not a file")
+    with open(path, "rb") as f:
+        head = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")  # a UTF-8 byte-order mark, then blanks
+    if head.startswith(b"{"):
         samples = read_json_manifest(path)
     else:
         samples = read_csv_manifest(path)

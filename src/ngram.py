@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from src.atomic import atomic_write
+
 logger = logging.getLogger(__name__)
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
@@ -207,21 +209,21 @@ class ArpaModel:
     def write_arpa(self, path: str | Path) -> Path:
         """Write the model as an ARPA file (gzip-compressed when the name ends in .gz), atomically."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with _open_text(tmp, "w", compress=path.name.endswith(".gz")) as f:
-            f.write("\n\\data\\\n")
-            for n, level in enumerate(self.entries, start=1):
-                f.write(f"ngram {n}={len(level)}\n")
-            for n, level in enumerate(self.entries, start=1):
-                f.write(f"\n\\{n}-grams:\n")
-                for gram in sorted(level):
-                    log10, bow = level[gram]
-                    line = f"{log10:.7g}\t{' '.join(gram)}"
-                    f.write(line + (f"\t{bow:.7g}\n" if bow is not None and n < self.order else "\n"))
-            f.write("\n\\end\\\n")
-        tmp.replace(path)
-        return path
+
+        def produce(tmp: Path) -> None:
+            with _open_text(tmp, "w", compress=path.name.endswith(".gz")) as f:
+                f.write("\n\\data\\\n")
+                for n, level in enumerate(self.entries, start=1):
+                    f.write(f"ngram {n}={len(level)}\n")
+                for n, level in enumerate(self.entries, start=1):
+                    f.write(f"\n\\{n}-grams:\n")
+                    for gram in sorted(level):
+                        log10, bow = level[gram]
+                        line = f"{log10:.7g}\t{' '.join(gram)}"
+                        f.write(line + (f"\t{bow:.7g}\n" if bow is not None and n < self.order else "\n"))
+                f.write("\n\\end\\\n")
+
+        return atomic_write(path, produce)
 
     @classmethod
     def read_arpa(cls, path: str | Path) -> ArpaModel:

@@ -17,13 +17,17 @@ a 500 that carries no traceback.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import io
 import logging
 import signal
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from aiohttp import WSMsgType, web
 
@@ -32,6 +36,7 @@ from src.live import LiveTranscript, pcm16_to_float
 from src.transcription import Transcriber, Transcript, open_audio, to_document
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WEB_DIR = Path(__file__).resolve().parent / "web"
 PAGES = {  # URL -> (file under WEB_DIR, content type): the only files the server ever reads for a client
@@ -77,7 +82,7 @@ class ModelQueue:
         self.size, self.pending = size, 0
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
 
-    async def run(self, fn, *args):
+    async def run(self, fn: Callable[..., T], *args) -> T:
         """fn(*args) on the model thread. Cancelling the caller before the job starts drops the job."""
         if self.pending >= self.size:
             raise ApiError(503, f"the server is busy ({self.pending} requests queued); try again shortly")
@@ -109,11 +114,12 @@ def response_document(transcript: Transcript, model: str) -> dict:
 
 
 def error_response(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message, "status": status}, status=status)
+    headers = {"Retry-After": "1"} if status == 503 else None
+    return web.json_response({"error": message, "status": status}, status=status, headers=headers)
 
 
 @web.middleware
-async def json_errors(request: web.Request, handler):
+async def json_errors(request: web.Request, handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as err:
@@ -253,7 +259,7 @@ def build_app(transcriber: Transcriber, model: str, limits: Limits) -> web.Appli
     return app
 
 
-def add_server_args(parser) -> None:
+def add_server_args(parser: argparse.ArgumentParser) -> None:
     """serve.py's own options (argparse)."""
     defaults = Limits()
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
@@ -263,9 +269,12 @@ def add_server_args(parser) -> None:
     parser.add_argument("--queue_size", type=int, default=defaults.queue_size, help="requests waiting + running")
     parser.add_argument("--stream_seconds", type=float, default=defaults.stream_seconds)
     parser.add_argument("--partial_every", type=float, default=defaults.partial_every)
+    parser.add_argument(
+        "--warmup", action="store_true", help="compile every input width before listening (checkpoints: ~1 min)"
+    )
 
 
-def limits_from_args(args) -> Limits:
+def limits_from_args(args: argparse.Namespace) -> Limits:
     limits = Limits(args.max_upload_mb, args.max_seconds, args.queue_size, args.stream_seconds, args.partial_every)
     limits.validate()
     return limits
@@ -286,8 +295,16 @@ async def _serve(app: web.Application, host: str, port: int) -> None:
         await runner.cleanup()
 
 
-def serve(transcriber: Transcriber, model: str, host: str, port: int, limits: Limits) -> None:
-    """Run the server until SIGINT/SIGTERM. Raises OSError when the address cannot be bound."""
+def serve(transcriber: Transcriber, model: str, host: str, port: int, limits: Limits, warmup: bool = False) -> None:
+    """Run the server until SIGINT/SIGTERM. Raises OSError when the address cannot be bound.
+
+    Args:
+        warmup: run every input width through the model first, so no request waits for a graph compilation.
+    """
+    if warmup:
+        started = time.monotonic()
+        count = transcriber.warm_up()
+        logger.warning("warm-up: %d input widths in %.1f s", count, time.monotonic() - started)
     if host not in ("127.0.0.1", "localhost", "::1"):
         logger.warning("listening on %s: other machines can reach this server (it has no authentication)", host)
     asyncio.run(_serve(build_app(transcriber, model, limits), host, port))

@@ -13,8 +13,7 @@ import math
 CONV_CHANNELS = 32
 CONV_FREQ = ((41, 2, 20), (21, 2, 10))
 CONV_TIME = ((11, 2, 5), (11, 1, 5))
-# Seconds of audio the model sees at once outside training: the exported model's static input and the longest
-# segment transcription feeds it (ExportConfig.input_seconds, TranscribeConfig.segment_seconds).
+# The longest segment transcription feeds the model at once (seconds).
 DEFAULT_SEGMENT_SECONDS = 15.0
 
 

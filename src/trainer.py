@@ -17,7 +17,13 @@ from src import config as C
 from src import shapes
 from src.augment import build_augmenter
 from src.callback import CheckpointSaver, ProgressLogger
-from src.checkpoint import find_resume_checkpoint, load_network_weights, restore_training_state, try_save
+from src.checkpoint import (
+    best_checkpoint_wer,
+    find_resume_checkpoint,
+    load_network_weights,
+    restore_training_state,
+    try_save,
+)
 from src.curves import CurveLogger, truncate_after, try_plot_curves
 from src.dataset import create_dataset
 from src.deepspeech2 import NetWithLossClass, build_network
@@ -59,7 +65,7 @@ class Trainer:
         self.labels = load_labels(d.labels_path)
         augmenter = build_augmenter(d.AugmentationConfig, d.SpectConfig.sample_rate)
         logger.info("%s", augmenter.describe())
-        common = dict(seed=t.seed, rank=rank, world=world, num_workers=d.num_workers)
+        common = dict(seed=t.seed, rank=rank, world=world, num_workers=d.num_workers, batch_seconds=d.batch_seconds)
         self.data = create_dataset(
             d.train_manifest,
             self.labels,
@@ -70,6 +76,7 @@ class Trainer:
             d.skip_invalid,
             augmenter=augmenter,
             sortagrad=d.sortagrad,
+            group_by_length=d.group_by_length,
             **common,
         )
         self.val_data = None
@@ -84,6 +91,7 @@ class Trainer:
                 d.skip_invalid,
                 seed=t.seed,
                 num_workers=d.num_workers,
+                batch_seconds=d.batch_seconds,
             )
         self.net = build_network(self.labels, d.SpectConfig, cfg.ModelConfig)
         if pretrained:
@@ -116,14 +124,25 @@ class Trainer:
         self.best_wer = float("inf")
         self.stop_signal = ""
 
-    def resume(self, path: str) -> Path:
+    def best_path(self) -> Path:
+        k = self.cfg.CheckpointConfig
+        return Path(k.ckpt_path) / f"{k.ckpt_file_name_prefix}-best.ckpt"
+
+    def resume(self, path: str, params: dict | None = None) -> Path:
         """Continue from a training checkpoint (a file, or the newest readable one in a directory).
 
         Weights, Adam moments, step counters, batch-norm statistics and the position in the epoch come back;
         batch order and augmentation are functions of (seed, epoch, clip), so the run goes on as if never stopped.
+        The best validation WER comes back from the best checkpoint, so a worse epoch never replaces it.
+        Args:
+            params: the checkpoint's contents when the caller has already read them (train.py checks them first).
         """
-        path, params = find_resume_checkpoint(path)
+        path, params = (Path(path), params) if params is not None else find_resume_checkpoint(path)
         position = restore_training_state(self.step_cell, params, path)
+        best = best_checkpoint_wer(self.best_path())
+        if best is not None:
+            self.best_wer = best
+            logger.info("best validation WER so far %.3f (%s)", best, self.best_path())
         self.global_step = position["global_step"]
         self.start_epoch, self.start_pos = position["epoch"], position["step"]
         if self.start_pos >= self.steps_per_epoch:
@@ -164,10 +183,9 @@ class Trainer:
         if self.curves:
             self.curves.log_eval(epoch + 1, self.global_step, wer, cer)
         if wer < self.best_wer:
-            self.best_wer = wer
-            k = self.cfg.CheckpointConfig
-            best = Path(k.ckpt_path) / f"{k.ckpt_file_name_prefix}-best.ckpt"
+            best = self.best_path()
             if try_save(self.step_cell, best, {"epoch_num": epoch, "val_wer": wer}, "best checkpoint"):
+                self.best_wer = wer  # only once saved: a failed save leaves the file on disk as the bar to beat
                 logger.info("new best validation WER %.3f: %s", wer, best)
 
     def run(self) -> TrainSummary:

@@ -13,6 +13,7 @@ have a static input (batch, 1, 161, frames), which bounds the segment length.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
@@ -26,29 +27,22 @@ import numpy as np
 import soundfile as sf
 
 from src import shapes
-from src.audio import AudioError, resample
+from src.atomic import write_text
+from src.audio import AudioError
 from src.config import SpectConfig
 from src.features import spectrogram
+from src.segments import QUIET_WINDOW_S, Segment, Segmenter, quiet_cut  # noqa: F401 (re-exported)
 
 logger = logging.getLogger(__name__)
 
 FORMATS = ("text", "json", "srt")
 AUDIO_SUFFIXES = {f".{name.lower()}" for name in sf.available_formats()} | {".mp3", ".ogg", ".oga", ".opus", ".aif"}
-QUIET_WINDOW_S = 0.02
 
 
 class HypothesisDecoder(Protocol):
     """GreedyCTCDecoder or BeamCTCDecoder (src/beam_decoder.py): posteriors (T', C) -> Hypothesis."""
 
     def hypothesis(self, probs: np.ndarray): ...
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A piece of a file: `audio` (samples,) float32 mono at the model's rate, starting `start` s into the file."""
-
-    start: float
-    audio: np.ndarray
 
 
 @dataclass
@@ -70,59 +64,6 @@ class Transcript:
 
 
 # ------------------------------------------------------------------------------------------------------ streaming
-def quiet_cut(audio: np.ndarray, lo: int, hi: int, window: int) -> int:
-    """Index in [lo, hi] at the centre of the lowest-energy `window`-sample stretch (the latest on ties).
-
-    Args:
-        audio: (samples,) mono.
-    """
-    lo, hi = max(0, lo), min(hi, len(audio))
-    window = max(1, min(window, hi - lo))
-    if hi - lo <= window:
-        return hi
-    power = np.concatenate([[0.0], np.cumsum(audio[lo:hi].astype(np.float64) ** 2)])
-    energy = power[window:] - power[:-window]  # energy of audio[lo + i : lo + i + window]
-    i = len(energy) - 1 - int(np.argmin(energy[::-1]))
-    return lo + i + window // 2
-
-
-class Segmenter:
-    """Cuts a growing mono stream into segments of at most `max_seconds` at the model's rate, at quiet points.
-
-    Blocks of any size can be pushed: the cuts depend only on the samples, so a file read in blocks and the same
-    samples arriving over a live connection give the same segments.
-
-    Args:
-        sr: rate of the pushed samples.
-        sample_rate: the model's rate (segments are resampled to it as a whole).
-    """
-
-    def __init__(self, sr: int, sample_rate: int, max_seconds: float, search_seconds: float = 3.0) -> None:
-        self.sr, self.sample_rate = sr, sample_rate
-        # n samples resample to ceil(n * sample_rate / sr): keep that within max_seconds at sample_rate
-        self.max_native = max(2, math.floor(max_seconds * sample_rate + 1e-6) * sr // sample_rate)
-        self.search = min(int(search_seconds * sr), self.max_native // 2)
-        self.buffer, self.consumed, self.total = np.zeros(0, np.float32), 0, 0
-
-    def push(self, block: np.ndarray) -> list[Segment]:
-        """Add (samples,) float32 mono; returns the segments completed by it (usually none)."""
-        self.total += len(block)
-        self.buffer = np.concatenate([self.buffer, block.astype(np.float32, copy=False)])
-        done = []
-        while len(self.buffer) > self.max_native:
-            window = max(1, int(QUIET_WINDOW_S * self.sr))
-            cut = quiet_cut(self.buffer, self.max_native - self.search, self.max_native, window)
-            done.append(Segment(self.consumed / self.sr, resample(self.buffer[:cut], self.sr, self.sample_rate)))
-            self.consumed, self.buffer = self.consumed + cut, self.buffer[cut:]
-        return done
-
-    def tail(self) -> Segment | None:
-        """The samples not yet cut off, as a segment (None when there are none); the buffer is kept."""
-        if not len(self.buffer):
-            return None
-        return Segment(self.consumed / self.sr, resample(self.buffer, self.sr, self.sample_rate))
-
-
 AudioSource = Union[str, Path, BinaryIO]
 
 
@@ -223,6 +164,12 @@ class SegmentPredictor:
         return shapes.seconds_for_frames(self.frames, spect.sample_rate, spect.window_stride)
 
 
+def check_segment_seconds(seconds: float) -> None:
+    """--segment_seconds must be a finite number of seconds above 1 (NaN and inf would make no segments)."""
+    if not math.isfinite(seconds) or seconds <= 1.0:
+        raise ValueError(f"--segment_seconds must be a finite number of seconds above 1, got {seconds}")
+
+
 class Transcriber:
     """Segments, predicts and decodes whole files."""
 
@@ -233,12 +180,13 @@ class Transcriber:
         spect: SpectConfig,
         segment_seconds: float = shapes.DEFAULT_SEGMENT_SECONDS,
     ) -> None:
+        check_segment_seconds(segment_seconds)
         limit = predictor.max_seconds(spect)
         if limit is not None and segment_seconds > limit:
             logger.info("segments shortened to %.2f s: the exported model's static input holds no more", limit)
             segment_seconds = limit
         if segment_seconds <= 1.0:
-            raise ValueError(f"segment length must exceed 1 s, got {segment_seconds:.2f} s")
+            raise ValueError(f"segment length must exceed 1 s, got {segment_seconds:.2f} s (the model's input limit)")
         self.predictor, self.decoder, self.spect, self.segment_seconds = predictor, decoder, spect, segment_seconds
         self.frame_s = shapes.output_frame_seconds(spect.window_stride)
 
@@ -252,6 +200,22 @@ class Transcriber:
         hyp = self.decoder.hypothesis(self.predictor(features))
         words = [Word(w.word, seg.start + w.start * self.frame_s, seg.start + w.end * self.frame_s) for w in hyp.words]
         return words, {"start": seg.start, "end": seg.start + len(seg.audio) / s.sample_rate, "text": hyp.text}
+
+    def warm_up(self) -> int:
+        """Run every input width a segment can need once (graph mode compiles each on first use); returns the count.
+
+        A server calls this before it listens, so no request pays for a compilation.
+        """
+        s = self.spect
+        hop = shapes.hop_length(s.sample_rate, s.window_stride)
+        longest = int(self.segment_seconds * s.sample_rate) // hop + 1  # frames of the longest segment
+        widths = {}  # width -> frames of the longest segment padded to it
+        for t in range(2, longest + 1):
+            widths[self.predictor.frames or shapes.bucket_length(t)] = t
+        noise = np.random.default_rng(0).standard_normal((longest - 1) * hop).astype(np.float32) * 1e-3
+        for t in widths.values():
+            self.decode_segment(Segment(0.0, noise[: (t - 1) * hop]))
+        return len(widths)
 
     def transcribe(self, source: AudioSource, name: str | None = None) -> Transcript:
         """Text and word times of one file (a path or a binary file object; `name` names it in errors).
@@ -396,7 +360,7 @@ class OutputWriter:
         while name + suffix in self.used:
             name, n = f"{Path(transcript.path).stem}_{n}", n + 1
         self.used.add(name + suffix)
-        (self.dir / (name + suffix)).write_text(body + "\n", encoding="utf-8")
+        write_text(self.dir / (name + suffix), body + "\n")
 
     def _print(self, path: str, body: str) -> None:
         out = self.out or sys.stdout
@@ -412,22 +376,31 @@ class OutputWriter:
 def exported_frames(path: str | Path) -> tuple[int, int] | None:
     """(batch, frames) of an exported model's static features input, read from the file; None if unknown."""
     path = Path(path)
+    if path.suffix.lower() not in (".onnx", ".mindir"):
+        return None
+    try:
+        values = _static_input_dims(path)
+    except Exception as err:  # noqa: BLE001 - protobuf's DecodeError and friends: name the file instead
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ValueError(
+            f"{path}: not a readable {path.suffix.lower()} model (corrupt or truncated?): {first}"
+        ) from None
+    if len(values) != 4 or min(values) <= 0:
+        return None
+    return int(values[0]), int(values[3])
+
+
+def _static_input_dims(path: Path) -> list[int]:
     if path.suffix.lower() == ".onnx":
         import onnx
 
         dims = onnx.load(str(path), load_external_data=False).graph.input[0].type.tensor_type.shape.dim
-        values = [d.dim_value for d in dims]
-    elif path.suffix.lower() == ".mindir":
-        from mindspore.train import mind_ir_pb2
+        return [d.dim_value for d in dims]
+    from mindspore.train import mind_ir_pb2
 
-        model = mind_ir_pb2.ModelProto()
-        model.ParseFromString(path.read_bytes())
-        values = list(model.graph.input[0].tensor[0].dims) if model.graph.input else []
-    else:
-        return None
-    if len(values) != 4 or min(values) <= 0:
-        return None
-    return int(values[0]), int(values[3])
+    model = mind_ir_pb2.ModelProto()
+    model.ParseFromString(path.read_bytes())
+    return list(model.graph.input[0].tensor[0].dims) if model.graph.input else []
 
 
 def load_segment_predictor(
@@ -468,7 +441,7 @@ def load_segment_predictor(
     return SegmentPredictor(ExportedModel(path), frames or found, batch)
 
 
-def add_transcriber_args(parser) -> None:
+def add_transcriber_args(parser: argparse.ArgumentParser) -> None:
     """The model and decoder options transcribe.py and serve.py share (argparse)."""
     from src.cli import add_decoder_args
 
@@ -483,7 +456,7 @@ def add_transcriber_args(parser) -> None:
     add_decoder_args(parser)
 
 
-def build_transcriber(args) -> Transcriber:
+def build_transcriber(args: argparse.Namespace) -> Transcriber:
     """Config (the run's config.json next to a checkpoint, flags, --set), decoder and model -> Transcriber.
 
     Args:
@@ -496,6 +469,7 @@ def build_transcriber(args) -> Transcriber:
     from src.cli import decoder_overrides, log_config
     from src.text import load_labels
 
+    check_segment_seconds(args.segment_seconds)  # before the model is loaded
     cfg = C.EvalConfig()
     C.load_run_model_config(args.model_path, cfg.DataConfig.SpectConfig, cfg.ModelConfig)
     C.apply_overrides(cfg, decoder_overrides(args) + args.set)

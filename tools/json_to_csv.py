@@ -60,6 +60,10 @@ def write_csv(path: Path, rows: list[tuple[str, str]]) -> None:
 
 def convert(json_path: Path, csv_path: Path, verify: bool = False, sort: bool = False) -> int:
     """Read the JSON manifest, optionally verify and sort it, write the CSV; returns the row count."""
+    if csv_path.is_dir():
+        raise IsADirectoryError(f"--csv {csv_path} is a directory; give the CSV file to write")
+    if json_path.is_dir():
+        raise IsADirectoryError(f"--json {json_path} is a directory; give the JSON manifest file")
     if not json_path.is_file():
         raise FileNotFoundError(f"manifest not found: {json_path}")
     samples = read_json_manifest(json_path)
@@ -85,13 +89,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Convert; returns 1 with a message naming the file (and sample) on bad input."""
+    """Convert; returns 2 with one `error:` line naming the file (and sample) on bad input."""
     args = parse_args(argv)
     try:
         count = convert(args.json, args.csv, verify=args.verify, sort=args.sort)
-    except (FileNotFoundError, ValueError) as err:  # AudioError is a ValueError
+    except (OSError, ValueError) as err:  # AudioError is a ValueError, AtomicWriteError an OSError
         print(f"error: {err}", file=sys.stderr)
-        return 1
+        return 2
     print(f"wrote {args.csv} ({count} rows)")
     return 0
 

@@ -422,19 +422,43 @@ def process_split(split: str, tar_path: Path, split_dir: Path, num_workers: int,
                 report.converted += 1
                 report.audio_seconds += res.frames / SAMPLE_RATE
     report.skipped.sort()
-    marker = {"split": split, "utterances": report.converted + report.reused, "skipped": report.skipped}
+    marker = {
+        "split": split,
+        "utterances": report.converted + report.reused,
+        "skipped": report.skipped,
+        "tarball": tarball_identity(tar_path),
+    }
     atomic_write_bytes(split_dir / DONE_MARKER, json.dumps(marker, indent=2).encode("utf-8"), durable=True)
     return report
 
 
-def report_from_marker(split: str, split_dir: Path) -> SplitReport:
-    """The report of a split finished by an earlier run, read back from its `.done` marker."""
+def tarball_identity(tar_path: Path) -> dict:
+    """What the `.done` marker remembers of the tarball it was made from: name, size and modification time."""
+    st = tar_path.stat()
+    return {"name": tar_path.name, "size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def report_from_marker(split: str, split_dir: Path, tar_path: Path | None = None) -> SplitReport:
+    """The report of a split finished by an earlier run, read back from its `.done` marker.
+
+    Raises:
+        PrepError: the marker is malformed, or the tarball was replaced since (size or time differ): the split's
+            files come from the old tarball, so the message says which folder to delete to convert it again.
+    """
     marker_path = split_dir / DONE_MARKER
     try:
         marker = json.loads(marker_path.read_text(encoding="utf-8"))
-        return SplitReport(split, reused=int(marker["utterances"]), skipped=list(marker["skipped"]))
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        report = SplitReport(split, reused=int(marker["utterances"]), skipped=list(marker["skipped"]))
+        made_from = marker.get("tarball")
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as err:
         raise PrepError(f"{marker_path}: malformed marker ({err}); delete it to convert {split} again") from err
+    if tar_path is not None and isinstance(made_from, dict) and made_from != tarball_identity(tar_path):
+        raise PrepError(
+            f"{tar_path} changed since {split} was prepared from it ({marker_path} records size "
+            f"{made_from.get('size')}, the file now has {tar_path.stat().st_size}, or its time differs); "
+            f"delete {split_dir} and run again to convert the new tarball"
+        )
+    return report
 
 
 # ------------------------------------------------------------------------------------------------------- manifests
@@ -511,7 +535,7 @@ def prepare(opts: PrepOptions) -> PrepResult:
         split_dir = opts.target_dir / split
         if (split_dir / DONE_MARKER).is_file():
             logger.info("%s: already prepared (%s exists)", split, split_dir / DONE_MARKER)
-            reports.append(report_from_marker(split, split_dir))
+            reports.append(report_from_marker(split, split_dir, tar_path))
         else:
             reports.append(process_split(split, tar_path, split_dir, opts.num_workers, opts.progress))
     return PrepResult(reports, write_manifests(opts, tarballs))

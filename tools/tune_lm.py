@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -110,7 +111,15 @@ def main(argv=None) -> int:
     d = cfg.DataConfig
     labels = load_labels(d.labels_path)
     decoder = BeamCTCDecoder(labels, cfg.LMConfig)
-    data = create_dataset(d.test_manifest, labels, d.SpectConfig, d.batch_size, False, num_workers=d.num_workers)
+    data = create_dataset(
+        d.test_manifest,
+        labels,
+        d.SpectConfig,
+        d.batch_size,
+        False,
+        num_workers=d.num_workers,
+        batch_seconds=d.batch_seconds,
+    )
     _, cell = load_predictor(args.pretrain_ckpt, labels, d.SpectConfig, cfg.ModelConfig)
     posteriors, references = cache_posteriors(cell_predict_fn(cell), data)
     rows = [
@@ -123,8 +132,11 @@ def main(argv=None) -> int:
     best = min(rows, key=lambda r: (r[2], r[3]))
     print(f"best: --alpha {best[0]:g} --beta {best[1]:g} (WER {best[2]:.3f}, CER {best[3]:.3f})")
     if args.output:
-        with open(args.output, "w", newline="", encoding="utf-8") as f:
-            csv.writer(f).writerows([("alpha", "beta", "wer", "cer"), *rows])
+        from src.atomic import write_text
+
+        buf = io.StringIO()
+        csv.writer(buf).writerows([("alpha", "beta", "wer", "cer"), *rows])
+        write_text(args.output, buf.getvalue())
     return 0
 
 

@@ -30,7 +30,9 @@ def test_sample_pipeline_end_to_end(tmp_path):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     work = tmp_path / "work"
     train_log = (work / "train.log").read_text()
-    assert re.search(r"epoch 1/1 step 3/\d+ loss [\d.]+ avg [\d.]+ time [\d.]+s lr 3\.000e-04 audio", train_log)
+    lab_step = r"^epoch: 1 step: 3, loss is [\d.]+ "  # the lab's line, then ours in brackets
+    assert re.search(lab_step + r"\(epoch 1/1 step 3/\d+ avg [\d.]+ time [\d.]+s lr 3\.000e-04 audio", train_log, re.M)
+    assert re.search(r"^epoch time: [\d.]+ ms, per step time: [\d.]+ ms$", train_log, re.M)
     eval_log = (work / "eval.log").read_text()
     assert re.search(r"^Test Summary \tAverage WER \d+\.\d{3}\tAverage CER \d+\.\d{3}\t$", eval_log, re.M)
     assert eval_log.count("Ref: ") == 8 and eval_log.count("Hyp: ") == 8
@@ -41,7 +43,7 @@ def test_sample_pipeline_end_to_end(tmp_path):
     from src.exporting import ExportedModel
 
     model = ExportedModel(work / "export/deepspeech2.onnx")
-    features = np.zeros((1, 1, 161, 1501), np.float32)
+    features = np.zeros((1, 1, 161, 3501), np.float32)  # the model zoo's 35 s static input
     probs, lengths = model(features, np.array([300], np.int32))
-    assert probs.shape == (1, 751, 29) and int(lengths[0]) == 150
+    assert probs.shape == (1, 1751, 29) and int(lengths[0]) == 150
     np.testing.assert_allclose(probs[0, :150].sum(axis=1), 1.0, rtol=1e-4)

@@ -88,6 +88,9 @@ def test_keep_suffix_and_stale_temps(tmp_path):
     assert atomic.temp_path(tmp_path / "c.png").name.endswith(".tmp")
     dead = tmp_path / ".c.png.999999999.tmp.png"  # no such pid
     dead.write_text("x")
+    dead_ms = tmp_path / ".DeepSpeech-1_2.ckpt.999999999.tmp.tmp"  # MindSpore's own temp of a killed save
+    dead_ms.write_text("x")
     mine = atomic.temp_path(tmp_path / "d.csv")
     mine.write_text("x")
-    assert atomic.stale_temps(tmp_path) == [dead]
+    (tmp_path / ".train.lock").write_text("")
+    assert atomic.stale_temps(tmp_path) == [dead_ms, dead]

@@ -214,16 +214,13 @@ def test_collate_pads_to_bucket_and_keeps_apostrophe() -> None:
     assert np.all(features[1, 0, :, :100] == 2.0) and np.all(features[1, 0, :, 100:] == 0.0)
 
 
-def test_collate_pad_to_repeats_the_first_row() -> None:
+def test_collate_never_adds_rows() -> None:
     a = np.full((2, 10), 1.0, np.float32)
     b = np.full((2, 20), 2.0, np.float32)
-    features, lengths, labels, label_lengths = collate([(a, (1, 0)), (b, (2,))], pad_to=4)
-    assert features.shape == (4, 1, 2, 64)
-    np.testing.assert_array_equal(lengths, [10, 20, 10, 10])
-    np.testing.assert_array_equal(label_lengths, [2, 1, 2, 2])
-    np.testing.assert_array_equal(features[2], features[0])
-    np.testing.assert_array_equal(labels[3], labels[0])
-    assert collate([(a, (1,))], pad_to=0)[0].shape[0] == 1
+    features, lengths, labels, label_lengths = collate([(a, (1, 0)), (b, (2,))])
+    assert features.shape == (2, 1, 2, 64) and labels.shape[0] == 2
+    np.testing.assert_array_equal(lengths, [10, 20])
+    assert collate([(a, (1,))])[0].shape[0] == 1
 
 
 def test_make_batches_groups_similar_lengths_in_order() -> None:
@@ -256,15 +253,15 @@ def all_batches(ds: SpeechDataset, epoch: int = 0) -> list:
     return list(ds.iterate(epoch))
 
 
-def test_eval_iterate_keeps_partial_last_batch_with_padded_rows(tmp_path: Path) -> None:
+def test_eval_iterate_keeps_partial_last_batch_without_copies(tmp_path: Path) -> None:
     utts = load_utterances(corpus(tmp_path, [0.5, 0.6, 0.7, 0.8, 0.9]), LABELS, SPECT)
     ds = SpeechDataset(utts, SPECT, batch_size=2, training=False, num_workers=1)
     got = all_batches(ds)
     assert [pos for pos, _ in got] == [0, 1, 2]
     assert [b.size for _, b in got] == [2, 2, 1]
-    last = got[-1][1]
-    assert last.features.shape[0] == 2 and last.sources == [utts[4].sample.where]
-    np.testing.assert_array_equal(last.features[1], last.features[0])
+    assert [b.features.shape[0] for _, b in got] == [2, 2, 1]  # the short last batch has one row, no copy
+    assert [len(b.lengths) for _, b in got] == [2, 2, 1]
+    assert got[-1][1].sources == [utts[4].sample.where]
     sources = [s for _, b in got for s in b.sources]
     assert sorted(sources) == sorted(u.sample.where for u in utts)
     frames = {u.sample.where: u.frames for u in utts}
@@ -324,7 +321,7 @@ def test_clip_corrupted_after_validation_is_skipped_and_counted(
     assert [b.size for _, b in got] == [1, 2]
     sources = [s for _, b in got for s in b.sources]
     assert utts[1].sample.where not in sources and len(sources) == 3
-    assert got[0][1].features.shape[0] == 2  # still padded to the batch size
+    assert got[0][1].features.shape[0] == 1  # the failed clip's row is gone, not filled with a copy
     assert ds.failed == {str(bad): 1}
     assert f"{utts[1].sample.where}: skipped" in caplog.text
 

@@ -58,7 +58,7 @@ def test_verify_names_the_missing_file_and_the_sample(dataset: Path, capsys: pyt
     with pytest.raises(FileNotFoundError, match=r"manifest\.json sample 2: transcript file not found: .*c\.txt"):
         json_to_csv.convert(dataset / "manifest.json", dataset / "v.csv", verify=True)
     assert (
-        json_to_csv.main(["--json", str(dataset / "manifest.json"), "--csv", str(dataset / "v.csv"), "--verify"]) == 1
+        json_to_csv.main(["--json", str(dataset / "manifest.json"), "--csv", str(dataset / "v.csv"), "--verify"]) == 2
     )
     assert f"transcript file not found: {dataset / 'data' / 'txt' / 'c.txt'}" in capsys.readouterr().err
     assert not (dataset / "v.csv").exists()
@@ -73,7 +73,7 @@ def test_lab_line_per_document_form(dataset: Path) -> None:
 
 def test_inline_text_and_missing_manifest_are_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     (tmp_path / "nemo.json").write_text('{"audio_filepath": "x.wav", "text": "X"}\n', encoding="utf-8")
-    assert json_to_csv.main(["--json", str(tmp_path / "nemo.json"), "--csv", str(tmp_path / "n.csv")]) == 1
+    assert json_to_csv.main(["--json", str(tmp_path / "nemo.json"), "--csv", str(tmp_path / "n.csv")]) == 2
     assert f"{tmp_path / 'nemo.json'}: sample has inline text and no transcript file" in capsys.readouterr().err
-    assert json_to_csv.main(["--json", str(tmp_path / "absent.json"), "--csv", str(tmp_path / "n.csv")]) == 1
+    assert json_to_csv.main(["--json", str(tmp_path / "absent.json"), "--csv", str(tmp_path / "n.csv")]) == 2
     assert f"manifest not found: {tmp_path / 'absent.json'}" in capsys.readouterr().err

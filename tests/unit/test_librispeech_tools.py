@@ -7,6 +7,7 @@ import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -475,3 +476,25 @@ def test_manifest_groups() -> None:
         "libri_train_manifest.json": ("train-clean-100", "train-other-500"),
         "libri_test_other_manifest.json": ("test-other",),
     }
+
+
+def test_replaced_tarball_makes_a_stale_done_marker_an_error_naming_the_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Issue 12: a `.done` marker outliving its tarball used to be trusted forever, with no hint to remove it."""
+    tars, target = tmp_path / "tars", tmp_path / "out"
+    make_split(tars, "dev-clean", (1.0, 1.2))
+    args = ("--target-dir", target, "--tar-dir", tars, "--files-to-use", "dev-clean.tar.gz", "--num-workers", "1")
+    assert run_tool(*args) == 0
+    marker = json.loads((target / "dev-clean" / ".done").read_text())
+    assert marker["tarball"]["size"] == (tars / "dev-clean.tar.gz").stat().st_size
+    assert run_tool(*args) == 0  # unchanged tarball: the marker is trusted
+    make_split(tars, "dev-clean", (1.0, 1.2, 1.4))  # a new tarball under the same name
+    capsys.readouterr()
+    assert run_tool(*args) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("error: ")
+    assert "dev-clean.tar.gz changed" in err and f"delete {target / 'dev-clean'}" in err
+    shutil.rmtree(target / "dev-clean")
+    assert run_tool(*args) == 0
+    assert len(list((target / "dev-clean" / "wav").iterdir())) == 3

@@ -12,6 +12,7 @@ import soundfile as sf
 
 pytest.importorskip("aiohttp")
 
+from src import shapes  # noqa: E402
 from src import transcription as T  # noqa: E402
 from src.config import SpectConfig  # noqa: E402
 from src.greedydecoder import GreedyCTCDecoder  # noqa: E402
@@ -85,3 +86,59 @@ def test_live_stream_in_any_chunks_equals_the_file(tmp_path, labels, chunk) -> N
     assert len(reference.segments) >= 3 and len(reference.words) == 5
     assert T.to_document(final) == {**T.to_document(reference), "path": "stream"}
     assert partial_words == sorted(partial_words) and partial_words[0] < 5  # partials grew with the audio
+
+
+def test_a_full_queue_answers_503_over_http(tmp_path, labels) -> None:
+    """A real server (aiohttp's TestServer on a loopback port) whose one model place is taken answers 503."""
+    from aiohttp import ClientSession, FormData
+    from aiohttp.test_utils import TestServer
+
+    from src.server import QUEUE, build_app
+
+    transcriber = T.Transcriber(T.SegmentPredictor(fake_predict(labels)), GreedyCTCDecoder(labels), SpectConfig(), 4.0)
+    gate, real = threading.Event(), transcriber.transcribe
+    transcriber.transcribe = lambda *a: (gate.wait(30), real(*a))[1]  # hold the model until released
+    clip = tone_file(tmp_path / "t.wav", 2.0, bursts=(0.5,)).read_bytes()
+
+    async def scenario():
+        server = TestServer(build_app(transcriber, "fake", Limits(queue_size=1)), host="127.0.0.1")
+        await server.start_server()
+        url = str(server.make_url("/v1/transcribe"))
+        try:
+            async with ClientSession() as session:
+
+                async def post():
+                    form = FormData()
+                    form.add_field("file", clip, filename="t.wav")
+                    async with session.post(url, data=form) as r:
+                        return r.status, r.headers.get("Retry-After"), await r.json()
+
+                first = asyncio.ensure_future(post())
+                while server.app[QUEUE].pending == 0:  # the first request holds the model
+                    await asyncio.sleep(0.01)
+                second = await post()
+                gate.set()
+                return await first, second
+        finally:
+            await server.close()
+
+    first, second = asyncio.run(scenario())
+    assert first[0] == 200 and first[2]["words"] and first[2]["model"] == "fake"
+    assert second[0] == 503 and second[1] == "1"
+    assert second[2]["status"] == 503 and "busy" in second[2]["error"]
+
+
+def test_warm_up_runs_every_width_a_segment_can_need_once(labels) -> None:
+    widths = []
+    predict = fake_predict(labels)
+
+    def spy(features, lengths):
+        widths.append(features.shape[-1])
+        return predict(features, lengths)
+
+    transcriber = T.Transcriber(T.SegmentPredictor(spy), GreedyCTCDecoder(labels), SpectConfig(), 4.0)
+    count = transcriber.warm_up()
+    needed = {shapes.bucket_length(t) for t in range(2, 4 * 16000 // 160 + 2)}  # 1 .. 401 frames
+    assert count == len(widths) == len(needed) and set(widths) == needed
+    exported = T.Transcriber(T.SegmentPredictor(spy, frames=401), GreedyCTCDecoder(labels), SpectConfig(), 4.0)
+    assert exported.warm_up() == 1  # a static input: one width
