@@ -24,13 +24,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--skip_invalid", action="store_true", help="skip invalid rows and unreadable clips and still exit 0"
     )
-    from src.cli import add_common_args, add_decoder_args, decoder_overrides
+    from src.cli import add_common_args, add_decoder_args
 
     add_common_args(parser)
-    add_decoder_args(parser)
-    args = parser.parse_args(argv)
-    args.set = decoder_overrides(args) + args.set  # the flags are shorthands; an explicit --set still wins
-    return args
+    add_decoder_args(parser)  # shorthands for --set LMConfig.*; an explicit --set still wins
+    return parser.parse_args(argv)
 
 
 def print_utterance(utt) -> None:
@@ -55,7 +53,7 @@ def main(argv=None) -> int:
     from src.atomic import AtomicWriteError
     from src.beam_decoder import build_decoder
     from src.cli import build_eval_config, log_config
-    from src.dataset import create_dataset
+    from src.dataset import evaluation_dataset
     from src.evaluation import evaluate, write_results
     from src.inference import cell_predict_fn, load_predictor
     from src.runtime import set_context, setup_logging
@@ -63,25 +61,13 @@ def main(argv=None) -> int:
 
     setup_logging()
     cfg = build_eval_config(args, args.pretrain_ckpt)
-    cfg.save_output = args.save_output or cfg.save_output
     cfg.verbose = cfg.verbose and not args.quiet
     cfg.DataConfig.skip_invalid = cfg.DataConfig.skip_invalid or args.skip_invalid
     log_config(cfg)
     set_context(cfg.device_target, args.device_id)
     d = cfg.DataConfig
     labels = load_labels(d.labels_path)
-    data = create_dataset(
-        d.test_manifest,
-        labels,
-        d.SpectConfig,
-        d.batch_size,
-        False,
-        0.0,
-        d.skip_invalid,
-        num_workers=d.num_workers,
-        batch_seconds=d.batch_seconds,
-        segment_seconds=d.max_eval_seconds,
-    )
+    data = evaluation_dataset(d.test_manifest, d, labels, skip_invalid=d.skip_invalid)
     decode = build_decoder(labels, cfg.LMConfig)
     _, cell = load_predictor(args.pretrain_ckpt, labels, d.SpectConfig, cfg.ModelConfig)
     result = evaluate(cell_predict_fn(cell), data, decode, Decoder(labels), print_utterance if cfg.verbose else None)

@@ -30,7 +30,7 @@ import numpy as np
 
 from src import shapes
 from src.audio import AudioError, audio_duration, load_audio
-from src.config import SpectConfig
+from src.config import SpectConfig, TrainDataConfig
 from src.features import spectrogram
 from src.manifest import Sample, read_manifest
 from src.text import clean_transcript, encode, unknown_chars
@@ -431,7 +431,7 @@ class SpeechDataset:
 
 
 def create_dataset(
-    manifest, labels, spect, batch_size, training, max_duration=0.0, skip_invalid=False, **kwargs
+    manifest, labels, spect, *, batch_size, training, max_duration=0.0, skip_invalid=False, **kwargs
 ) -> SpeechDataset:
     """Validate a manifest and wrap it as a SpeechDataset (kwargs as SpeechDataset's)."""
     utts = load_utterances(manifest, labels, spect, max_duration, skip_invalid)
@@ -442,3 +442,43 @@ def create_dataset(
         shapes.frames_to_seconds(sum(u.frames for u in utts), spect.window_stride) / 3600,
     )
     return SpeechDataset(utts, spect, batch_size, training, **kwargs)
+
+
+def training_dataset(d: TrainDataConfig, labels, seed: int, rank: int = 0, world: int = 1, augmenter=None):
+    """The training set DataConfig describes: this rank's shard, SortaGrad, clips over max_duration skipped."""
+    return create_dataset(
+        d.train_manifest,
+        labels,
+        d.SpectConfig,
+        batch_size=d.batch_size,
+        training=True,
+        max_duration=d.max_duration,
+        skip_invalid=d.skip_invalid,
+        augmenter=augmenter,
+        sortagrad=d.sortagrad,
+        group_by_length=d.group_by_length,
+        seed=seed,
+        rank=rank,
+        world=world,
+        num_workers=d.num_workers,
+        batch_seconds=d.batch_seconds,
+    )
+
+
+def evaluation_dataset(
+    manifest: str, d, labels, *, seed: int = 1, skip_invalid: bool = False, segment_seconds: float = 0.0
+) -> SpeechDataset:
+    """A whole evaluation set in manifest order (validation, test, LM tuning), batched and featurised as the data
+    section `d` (TrainDataConfig or EvalDataConfig) says; clips longer than `segment_seconds` are cut (0: never)."""
+    return create_dataset(
+        manifest,
+        labels,
+        d.SpectConfig,
+        batch_size=d.batch_size,
+        training=False,
+        skip_invalid=skip_invalid,
+        seed=seed,
+        num_workers=d.num_workers,
+        batch_seconds=d.batch_seconds,
+        segment_seconds=segment_seconds,
+    )

@@ -447,11 +447,12 @@ def add_transcriber_args(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("--model_path", required=True, help=".ckpt, .mindir or .onnx")
     parser.add_argument(
-        "--segment_seconds", type=float, default=shapes.DEFAULT_SEGMENT_SECONDS, help="longest piece the model sees"
+        "--segment_seconds", type=float, default=None, help="longest piece the model sees at once (default 15)"
     )
-    parser.add_argument("--frames", type=int, default=0, help="static input frames of an exported model (if unread)")
-    parser.add_argument("--device_target", default="CPU", choices=["CPU", "GPU", "Ascend"])
-    parser.add_argument("--labels_path", default="labels.json")
+    parser.add_argument("--frames", type=int, default=None, help="static input frames of an exported model (if unread)")
+    parser.add_argument("--device_target", default=None, choices=["CPU", "GPU", "Ascend"], help="default CPU")
+    parser.add_argument("--labels_path", default=None, help="default labels.json")
+    parser.add_argument("--config", default=None, help="JSON file of config values (same layout as config.json)")
     parser.add_argument("--set", action="append", default=[], metavar="Section.key=value")
     add_decoder_args(parser)
 
@@ -464,20 +465,14 @@ def build_transcriber(args: argparse.Namespace) -> Transcriber:
     Raises:
         FileNotFoundError, ValueError, KeyError, ImportError with a one-line message.
     """
-    from src import config as C
     from src.beam_decoder import build_decoder
-    from src.cli import decoder_overrides, log_config
+    from src.cli import TRANSCRIBE_FLAGS, build_inference_config, log_config
     from src.text import load_labels
 
-    check_segment_seconds(args.segment_seconds)  # before the model is loaded
-    cfg = C.EvalConfig()
-    C.load_run_model_config(args.model_path, cfg.DataConfig.SpectConfig, cfg.ModelConfig)
-    C.apply_overrides(cfg, decoder_overrides(args) + args.set)
-    spect = cfg.DataConfig.SpectConfig
-    C.validate_spect(spect)
-    C.validate_model(cfg.ModelConfig)
+    cfg = build_inference_config(args, args.model_path, TRANSCRIBE_FLAGS)  # validated before the model is loaded
     log_config(cfg)
-    labels = load_labels(C.resolve_path(args.labels_path))
+    spect, t = cfg.DataConfig.SpectConfig, cfg.TranscribeConfig
+    labels = load_labels(cfg.DataConfig.labels_path)
     decoder = build_decoder(labels, cfg.LMConfig)
-    model = load_segment_predictor(args.model_path, labels, spect, cfg.ModelConfig, args.frames, args.device_target)
-    return Transcriber(model, decoder, spect, args.segment_seconds)
+    model = load_segment_predictor(args.model_path, labels, spect, cfg.ModelConfig, t.frames, cfg.device_target)
+    return Transcriber(model, decoder, spect, t.segment_seconds)

@@ -97,29 +97,19 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("GLOG_v", "3")
     from src.beam_decoder import BeamCTCDecoder
-    from src.dataset import create_dataset
+    from src.dataset import evaluation_dataset
     from src.inference import cell_predict_fn, load_predictor
     from src.runtime import set_context, setup_logging
     from src.text import load_labels
 
     setup_logging()
-    args.test_manifest = args.dev_manifest
-    overrides = ["LMConfig.decoder_type=beam", f"LMConfig.lm_path={args.lm_path}"]
-    args.set = overrides + ([f"LMConfig.beam_width={args.beam_width}"] if args.beam_width else []) + args.set
+    args.test_manifest = args.dev_manifest  # --lm_path and --beam_width are the decoder flags: LMConfig, beam
     cfg = build_eval_config(args, args.pretrain_ckpt)
     set_context(cfg.device_target, args.device_id)
     d = cfg.DataConfig
     labels = load_labels(d.labels_path)
     decoder = BeamCTCDecoder(labels, cfg.LMConfig)
-    data = create_dataset(
-        d.test_manifest,
-        labels,
-        d.SpectConfig,
-        d.batch_size,
-        False,
-        num_workers=d.num_workers,
-        batch_seconds=d.batch_seconds,
-    )
+    data = evaluation_dataset(d.test_manifest, d, labels)
     _, cell = load_predictor(args.pretrain_ckpt, labels, d.SpectConfig, cfg.ModelConfig)
     posteriors, references = cache_posteriors(cell_predict_fn(cell), data)
     rows = [

@@ -185,7 +185,7 @@ def test_bit_flipped_checkpoint_is_refused_by_every_reader(run_dir, corpus, tmp_
     monkeypatch.chdir(tmp_path)
     runs = {
         "eval": ["--pretrain_ckpt", str(ckpt), "--test_manifest", str(corpus / "m.csv")],
-        "export": ["--pre_trained_model_path", str(ckpt), "--file_name", str(tmp_path / "x"), "--max_duration", "3"],
+        "export": ["--pre_trained_model_path", str(ckpt), "--file_name", str(tmp_path / "x"), "--input_seconds", "3"],
         "train": ["--resume", str(ckpt)],
     }
     for name, argv in runs.items():
@@ -289,9 +289,9 @@ def test_eval_prints_the_summary_even_when_results_cannot_be_written(run_dir, co
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [
-        ("--batch_size", "0", "--batch_size must be at least 1, got 0"),
-        ("--max_duration", "0", "--max_duration must be a finite number of seconds above 1"),
-        ("--max_duration", "nan", "--max_duration must be a finite number of seconds above 1"),
+        ("--batch_size", "0", "ExportConfig.batch_size must be at least 1, got 0"),
+        ("--input_seconds", "0", "ExportConfig.input_seconds must be a finite number of seconds above 1"),
+        ("--input_seconds", "nan", "ExportConfig.input_seconds must be a finite number of seconds above 1"),
     ],
 )
 def test_export_refuses_impossible_shapes_before_compiling(

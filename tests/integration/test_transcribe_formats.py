@@ -51,7 +51,7 @@ def test_checkpoint_mindir_and_onnx_agree(run_dir, audio_dir, tmp_path) -> None:
         name = str(run_dir / f"tiny_{fmt.lower()}")
         assert (
             export.main(
-                ["--pre_trained_model_path", ckpt, "--file_format", fmt, "--file_name", name, "--max_duration", "3"]
+                ["--pre_trained_model_path", ckpt, "--file_format", fmt, "--file_name", name, "--input_seconds", "3"]
             )
             == 0
         )

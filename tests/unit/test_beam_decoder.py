@@ -164,10 +164,9 @@ def test_flags_become_overrides_and_an_lm_implies_beam() -> None:
 
 
 def test_eval_maps_its_flags_onto_lmconfig() -> None:
-    from src import config as C
 
     eval_script = importlib.import_module("eval")
-    args = eval_script.parse_args(["--pretrain_ckpt", "x.ckpt", "--decoder", "beam", "--beta", "1.5"])
-    args.set.append("LMConfig.beta=2.0")  # an explicit --set wins over the shorthand
-    cfg = C.apply_overrides(C.EvalConfig(), args.set)
+    argv = ["--pretrain_ckpt", "x.ckpt", "--decoder", "beam", "--beta", "1.5", "--set", "LMConfig.beta=2.0"]
+    args = eval_script.parse_args(argv)  # an explicit --set wins over the shorthand
+    cfg = cli.build_config(args, cli.EVAL_FLAGS, "x.ckpt")
     assert (cfg.LMConfig.decoder_type, cfg.LMConfig.beta) == ("beam", 2.0)
