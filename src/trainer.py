@@ -82,7 +82,7 @@ class Trainer:
         self.data = training_dataset(d, self.labels, seed, self.rank, self.world, augmenter)
         self.val_data = None
         if d.val_manifest and self.rank == 0:  # validation runs on rank 0 only, over the whole validation set
-            self.val_data = evaluation_dataset(d.val_manifest, d, self.labels, seed, d.skip_invalid)
+            self.val_data = evaluation_dataset(d.val_manifest, d, self.labels, seed=seed, skip_invalid=d.skip_invalid)
         self.steps_per_epoch = self.data.batches_per_epoch()
 
     def _build_model(self, pretrained: str, make_reducer) -> None:
