@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     from src.atomic import AtomicWriteError
     from src.beam_decoder import build_decoder
     from src.cli import build_eval_config, log_config
-    from src.dataset import evaluation_dataset
+    from src.dataset import create_eval_dataset
     from src.evaluation import evaluate, write_results
     from src.inference import cell_predict_fn, load_predictor
     from src.runtime import set_context, setup_logging
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     set_context(cfg.device_target, args.device_id)
     d = cfg.DataConfig
     labels = load_labels(d.labels_path)
-    data = evaluation_dataset(d.test_manifest, d, labels, skip_invalid=d.skip_invalid)
+    data = create_eval_dataset(d, labels)
     decode = build_decoder(labels, cfg.LMConfig)
     _, cell = load_predictor(args.pretrain_ckpt, labels, d.SpectConfig, cfg.ModelConfig)
     result = evaluate(cell_predict_fn(cell), data, decode, Decoder(labels), print_utterance if cfg.verbose else None)

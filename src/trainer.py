@@ -25,7 +25,7 @@ from src.checkpoint import (
     try_save,
 )
 from src.curves import CurveLogger, truncate_after, try_plot_curves
-from src.dataset import evaluation_dataset, training_dataset
+from src.dataset import create_eval_dataset, training_dataset
 from src.deepspeech2 import NetWithLossClass, build_network
 from src.evaluation import EvalResult
 from src.inference import evaluate_network
@@ -43,6 +43,20 @@ class TrainSummary:
     last_loss: float = float("nan")
     lr_used: list[float] = field(default_factory=list)  # what the optimizer held at each step
     val: list[tuple[int, float, float]] = field(default_factory=list)  # (epoch, wer, cer)
+
+
+def validation_section(d: C.TrainDataConfig) -> C.EvalDataConfig:
+    """The evaluation data section for validation: the training run's manifest, features and batching, with
+    eval.py's default long-clip cutting and batch cap."""
+    return C.EvalDataConfig(
+        test_manifest=d.val_manifest,
+        batch_size=d.batch_size,
+        batch_seconds=d.batch_seconds,
+        labels_path=d.labels_path,
+        num_workers=d.num_workers,
+        skip_invalid=d.skip_invalid,
+        SpectConfig=d.SpectConfig,
+    )
 
 
 def _validate(net, dataset, labels) -> EvalResult:
@@ -82,7 +96,7 @@ class Trainer:
         self.data = training_dataset(d, self.labels, seed, self.rank, self.world, augmenter)
         self.val_data = None
         if d.val_manifest and self.rank == 0:  # validation runs on rank 0 only, over the whole validation set
-            self.val_data = evaluation_dataset(d.val_manifest, d, self.labels, seed=seed, skip_invalid=d.skip_invalid)
+            self.val_data = create_eval_dataset(validation_section(d), self.labels, seed=seed)
         self.steps_per_epoch = self.data.batches_per_epoch()
 
     def _build_model(self, pretrained: str, make_reducer) -> None:

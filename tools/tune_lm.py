@@ -97,7 +97,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("GLOG_v", "3")
     from src.beam_decoder import BeamCTCDecoder
-    from src.dataset import evaluation_dataset
+    from src.dataset import create_eval_dataset
     from src.inference import cell_predict_fn, load_predictor
     from src.runtime import set_context, setup_logging
     from src.text import load_labels
@@ -109,7 +109,7 @@ def main(argv=None) -> int:
     d = cfg.DataConfig
     labels = load_labels(d.labels_path)
     decoder = BeamCTCDecoder(labels, cfg.LMConfig)
-    data = evaluation_dataset(d.test_manifest, d, labels)
+    data = create_eval_dataset(d, labels, segment_seconds=0.0)  # posteriors are cached per whole clip
     _, cell = load_predictor(args.pretrain_ckpt, labels, d.SpectConfig, cfg.ModelConfig)
     posteriors, references = cache_posteriors(cell_predict_fn(cell), data)
     rows = [
