@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -97,6 +98,18 @@ def snapshot_parameters(cell) -> list[dict]:
     return [{"name": p.name, "data": Tensor.from_numpy(p.asnumpy().copy())} for p in cell.get_parameters()]
 
 
+WRITER_NICENESS = 10  # added to the writer thread's nice value: it yields the CPU to training, the write waits
+
+
+def _lower_thread_priority() -> None:
+    """Lower the calling thread's CPU priority (Linux: each thread has its own nice value); best effort."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + WRITER_NICENESS))
+    except (AttributeError, OSError) as err:  # not Linux, or not permitted: the write still happens
+        logger.debug("checkpoint writer keeps its priority: %s", err)
+
+
 class CheckpointSaver:
     """Writes `<prefix>-<epoch>_<step>.ckpt` atomically, keeps the newest `keep_max`, and says when one is due.
 
@@ -161,7 +174,9 @@ class CheckpointSaver:
         path, state = self._target(epoch, pos, global_step)
         self.restart_clock(global_step)
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="checkpoint-writer")
+            self._executor = ThreadPoolExecutor(
+                1, thread_name_prefix="checkpoint-writer", initializer=_lower_thread_priority
+            )
         self._pending = self._executor.submit(self._write, snapshot, path, state, started)
         logger.debug("checkpoint snapshot for %s took %.3fs", path.name, time.time() - started)
         return True
