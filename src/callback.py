@@ -125,6 +125,7 @@ class CheckpointSaver:
         keep_max: CheckpointConfig.keep_checkpoint_max.
         enabled: False on ranks other than 0 (only rank 0 writes).
         every_steps, every_seconds: CheckpointConfig.save_checkpoint_steps / save_checkpoint_seconds.
+        background: CheckpointConfig.background_save: periodic checkpoints by the writer thread (else blocking).
     """
 
     def __init__(
@@ -135,12 +136,14 @@ class CheckpointSaver:
         enabled: bool = True,
         every_steps: int = 0,
         every_seconds: float = 0.0,
+        background: bool = True,
     ) -> None:
         self.directory = Path(directory)
         self.prefix = prefix
         self.keep_max = keep_max
         self.enabled = enabled
         self.every_steps, self.every_seconds = every_steps, every_seconds
+        self.background = background
         self.failures = 0
         self.written: list[Path] = sorted(self.directory.glob(f"{prefix}-*_*.ckpt"), key=lambda p: p.stat().st_mtime)
         self._lock = threading.Lock()  # guards `written`/`failures` between the writer thread and the loop
@@ -163,6 +166,13 @@ class CheckpointSaver:
     def busy(self) -> bool:
         """A background write is still running."""
         return self._pending is not None and not self._pending.done()
+
+    def save_periodic(self, cell, epoch: int, pos: int, global_step: int) -> None:
+        """The periodic checkpoint, by the writer thread or (background=False) in this thread."""
+        if self.background:
+            self.save_in_background(cell, epoch, pos, global_step)
+        else:
+            self.save(cell, epoch, pos, global_step)
 
     def save_in_background(self, cell, epoch: int, pos: int, global_step: int) -> bool:
         """Snapshot `cell` now and write it in the background; False (nothing done) while a write is running."""

@@ -138,6 +138,7 @@ class Trainer:
             rank == 0,
             k.save_checkpoint_steps,
             k.save_checkpoint_seconds,
+            k.background_save,
         )
         self.curves = CurveLogger(k.ckpt_path) if rank == 0 else None
         self.global_step, self.start_epoch, self.start_pos = 0, 0, 0
@@ -245,7 +246,7 @@ class Trainer:
                             f"stopping. Last good checkpoint: {last}"
                         )
                     if pos + 1 < self.steps_per_epoch and self.saver.due(self.global_step):
-                        self.saver.save_in_background(self.step_cell, epoch, pos, self.global_step)
+                        self.saver.save_periodic(self.step_cell, epoch, pos, self.global_step)
                     if self.stop_signal:
                         break
                     if t.max_steps and self.global_step >= t.max_steps:

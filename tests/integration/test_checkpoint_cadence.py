@@ -152,3 +152,12 @@ def test_the_writer_thread_yields_the_cpu_to_training(labels, tmp_path, monkeypa
     saver.close()
     (writer, niceness), main = seen[0], os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
     assert writer != threading.get_native_id() and niceness == min(19, main + 10)
+
+
+def test_background_off_writes_in_the_step_loop(labels, tmp_path):
+    from src.callback import CheckpointSaver
+
+    saver = CheckpointSaver(tmp_path, "DeepSpeech", 2, every_steps=5, background=False)
+    saver.save_periodic(small_cell(labels), 0, 4, 5)
+    assert not saver.busy() and saver.written == [tmp_path / "DeepSpeech-1_5.ckpt"]
+    assert (tmp_path / "DeepSpeech-1_5.ckpt").is_file() and not saver.due(6)
