@@ -56,7 +56,7 @@ def main(argv=None) -> int:
     from src.atomic import AtomicWriteError
     from src.beam_decoder import build_decoder
     from src.cli import build_eval_config, log_config
-    from src.dataset import create_dataset
+    from src.dataset import create_eval_dataset
     from src.evaluation import evaluate, write_results
     from src.inference import cell_predict_fn, load_predictor
     from src.runtime import set_context, setup_logging
@@ -71,18 +71,7 @@ def main(argv=None) -> int:
     set_context(cfg.device_target, args.device_id)
     d = cfg.DataConfig
     labels = load_labels(d.labels_path)
-    data = create_dataset(
-        d.test_manifest,
-        labels,
-        d.SpectConfig,
-        d.batch_size,
-        False,
-        0.0,
-        d.skip_invalid,
-        num_workers=d.num_workers,
-        batch_seconds=d.batch_seconds,
-        segment_seconds=d.max_eval_seconds,
-    )
+    data = create_eval_dataset(d, labels)
     decode = build_decoder(labels, cfg.LMConfig)
     _, cell = load_predictor(args.pretrain_ckpt, labels, d.SpectConfig, cfg.ModelConfig)
     result = evaluate(cell_predict_fn(cell), data, decode, Decoder(labels), print_utterance if cfg.verbose else None)

@@ -48,13 +48,13 @@ def main(argv=None) -> int:
     with claim_run_dir(run_dir, bool(resume), args.overwrite) if rank == 0 else contextlib.nullcontext():
         setup_logging(os.path.join(run_dir, "train.log") if rank == 0 else None, rank)
         log_config(cfg)
-        if rank == 0:
-            C.save_config(cfg, run_dir)
         from src.trainer import Trainer
 
-        trainer = Trainer(cfg, args.pre_trained_model_path, rank, world, make_reducer)
+        trainer = Trainer(cfg, args.pre_trained_model_path, rank, world, make_reducer)  # manifests validated here
         if resume:
             trainer.resume(*resume)
+        if rank == 0:  # written once the data, the weights and the resume point have all been accepted
+            C.save_config(cfg, run_dir)
         summary = trainer.run()
     print(
         f"training finished: {summary.steps} steps, {summary.skipped_steps} skipped, last loss {summary.last_loss:.4f}"

@@ -22,6 +22,11 @@ Reported: step time, audio seconds per second (batch x seconds / step time), GFL
 bench/flops.py, peak RSS, and the project/PyTorch ratios. A JSON record of the run (time, host, git commit,
 arguments, every number) is appended to bench/results/train_speed_history.jsonl.
 
+A subprocess that runs past `--timeout_s`, past `--mem_limit_gb` of RSS (0: no limit of ours), or is killed
+by the system (SIGKILL: usually the out-of-memory killer) is reported in one line with its exit status, its
+last stderr line and the largest RSS seen; a sweep keeps the lengths it finished. Exit status: 0 when every
+subprocess gave its numbers, 1 when some did not (the record is still appended), 2 when nothing could run.
+
 PyTorch is an optional benchmark dependency, not in requirements.txt:
     pip install "torch==2.13.0+cpu" --index-url https://download.pytorch.org/whl/cpu
 Without it the project's numbers are printed alone.
@@ -46,6 +51,7 @@ SIDES = ("project", "torch")
 CHARS_PER_SECOND = 15
 FLAGS = {"AVX2": ("avx2",), "AVX-512": ("avx512f",), "AVX512_BF16": ("avx512_bf16",), "AMX": ("amx_tile",)}
 RESULT_TAG = "RESULT "
+PROGRESS_TAG = "PROGRESS "  # one line per finished sweep step, so a child killed later still leaves its numbers
 TORCH_INSTALL = 'pip install "torch==2.13.0+cpu" --index-url https://download.pytorch.org/whl/cpu'
 
 
@@ -115,6 +121,9 @@ class ChildResult:
     data: dict = field(default_factory=dict)
     failure: str = ""  # empty when the child reported a result
     wall_s: float = 0.0
+    progress: list[dict] = field(default_factory=list)  # its PROGRESS lines, also when it failed
+    max_rss_gb: float = 0.0  # the largest RSS the parent saw while polling (every 0.2 s)
+    max_load: float = 0.0  # the largest 1-minute load average seen meanwhile (other processes slow every number)
 
 
 def _rss_gb(pid: int) -> float:
@@ -143,26 +152,28 @@ def run_child(cmd: list[str], timeout_s: float, mem_limit_gb: float = 0.0) -> Ch
         with open(out_path, "w") as out, open(err_path, "w") as err:
             started = time.monotonic()
             proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=out, stderr=err, start_new_session=True)
-            killed = ""
+            killed, max_rss, max_load = "", 0.0, os.getloadavg()[0]
             while proc.poll() is None:
                 time.sleep(0.2)
+                max_rss, max_load = max(max_rss, _rss_gb(proc.pid)), max(max_load, os.getloadavg()[0])
                 if time.monotonic() - started > timeout_s:
                     killed = f"timed out after {timeout_s:.0f} s"
-                elif mem_limit_gb and _rss_gb(proc.pid) > mem_limit_gb:
+                elif mem_limit_gb and max_rss > mem_limit_gb:
                     killed = f"killed at {mem_limit_gb:g} GB RSS (--mem_limit_gb)"
                 if killed:
                     os.killpg(proc.pid, signal.SIGKILL)
                     proc.wait()
             wall = time.monotonic() - started
-        rc = proc.returncode
-        for line in reversed(out_path.read_text(errors="replace").splitlines()):
+        rc, lines = proc.returncode, out_path.read_text(errors="replace").splitlines()
+        progress = [json.loads(line[len(PROGRESS_TAG) :]) for line in lines if line.startswith(PROGRESS_TAG)]
+        for line in reversed(lines):
             if line.startswith(RESULT_TAG) and not killed and rc == 0:
-                return ChildResult(json.loads(line[len(RESULT_TAG) :]), "", wall)
+                return ChildResult(json.loads(line[len(RESULT_TAG) :]), "", wall, progress, max_rss, max_load)
         if not killed and rc < 0:
             name = signal.Signals(-rc).name
             killed = f"killed by {name}" + (" (out of memory?)" if name == "SIGKILL" else "")
-        reason = killed or "failed"
-        return ChildResult({}, f"{reason} (rc {rc}); last stderr line: {_last_line(err_path)}", wall)
+        failure = f"{killed or 'failed'} (rc {rc}); last stderr line: {_last_line(err_path)}"
+        return ChildResult({}, failure, wall, progress, max_rss, max_load)
 
 
 def child_command(spec: dict) -> list[str]:
@@ -274,6 +285,8 @@ def worker(spec: dict) -> dict:
             run(synthetic_batch(spec["batch"], seconds))
             result["step_s"].append(time.perf_counter() - started)
             result["rss_gb"].append(_status_gb("VmRSS"))
+            done = {"seconds": seconds, "step_s": result["step_s"][-1], "rss_gb": result["rss_gb"][-1]}
+            print(PROGRESS_TAG + json.dumps(done), flush=True)
     result.update(peak_rss_gb=_status_gb("VmHWM"), rss_gb_end=_status_gb("VmRSS"))
     return result
 
@@ -385,11 +398,11 @@ def run_cases(args: argparse.Namespace, sides: list[str]) -> list[dict]:
             spec = _spec(args, side, mode="case", batch=batch, seconds=seconds)
             child = run_child(child_command(spec), args.timeout_s, args.mem_limit_gb)
             if child.failure:
-                record[side] = {"failure": child.failure}
+                record[side] = {"failure": child.failure, "max_rss_seen_gb": round(child.max_rss_gb, 2)}
                 print(child.failure)
                 continue
             numbers = case_numbers(child.data, batch, seconds, args.hidden, args.layers)
-            record[side] = {**child.data, **numbers, "wall_s": round(child.wall_s, 1)}
+            record[side] = {**child.data, **numbers, "wall_s": round(child.wall_s, 1), "max_load": child.max_load}
             print(f"step {numbers['step_s']:.3f} s, peak RSS {numbers['peak_rss_gb']:.2f} GB", flush=True)
         records.append(record)
     return records
@@ -399,16 +412,19 @@ def run_sweeps(args: argparse.Namespace, sides: list[str]) -> dict:
     """One process per side walks the clip lengths; adds final RSS / RSS after the longest length."""
     sweeps = {}
     for side in sides:
-        print(f"{side}: sweep at batch {args.sweep_batch} over {len(args.sweep_list)} clip lengths ...", end=" ")
-        spec = _spec(args, side, mode="sweep", batch=args.sweep_batch, lengths=args.sweep_list)
+        lengths = args.sweep_list
+        print(f"{side}: sweep at batch {args.sweep_batch} over {len(lengths)} clip lengths ...", end=" ", flush=True)
+        spec = _spec(args, side, mode="sweep", batch=args.sweep_batch, lengths=lengths)
         child = run_child(child_command(spec), args.timeout_s, args.mem_limit_gb)
-        if child.failure:
-            sweeps[side] = {"failure": child.failure}
+        if child.failure:  # keep the lengths it finished
+            done = {key: [p[key] for p in child.progress] for key in ("step_s", "rss_gb")}
+            sweeps[side] = {"failure": child.failure, "lengths": [p["seconds"] for p in child.progress], **done}
+            sweeps[side]["max_rss_seen_gb"] = round(child.max_rss_gb, 2)
             print(child.failure)
             continue
         data = child.data
         data["final_over_longest"] = data["rss_gb"][-1] / data["rss_gb"][0]  # the longest runs first
-        sweeps[side] = {**data, "wall_s": round(child.wall_s, 1)}
+        sweeps[side] = {**data, "wall_s": round(child.wall_s, 1), "max_load": child.max_load}
         print(f"peak RSS {data['peak_rss_gb']:.2f} GB, final / after longest {data['final_over_longest']:.3f}")
     return sweeps
 
@@ -444,19 +460,50 @@ def case_table(cases: list[dict]) -> list[str]:
     return rows
 
 
-def sweep_table(sweeps: dict, batch: int) -> list[str]:
-    """RSS after each clip length (in the order run) per side, then final / after-longest and peak."""
-    done = {side: s for side, s in sweeps.items() if "failure" not in s}
-    if not done:
+def sweep_table(sweeps: dict, batch: int, lengths: list[float]) -> list[str]:
+    """RSS after each clip length (in the order run) per side, then final / after-longest and peak RSS.
+
+    A side whose process was killed shows the lengths it finished and '-' for the rest.
+    """
+    if not sweeps:
         return []
-    lengths = next(iter(done.values()))["lengths"]
-    rows = [f"sweep at batch {batch}, longest first: RSS GB after each step", f"{'clip s':<24}" + "".join(
-        f"{side:>10}" for side in done)]  # fmt: skip
-    for i, seconds in enumerate(lengths):
-        rows.append(f"{seconds:<24g}" + "".join(f"{s['rss_gb'][i]:>10.2f}" for s in done.values()))
-    rows.append(f"{'final / after longest':<24}" + "".join(f"{s['final_over_longest']:>10.3f}" for s in done.values()))
-    rows.append(f"{'peak RSS GB':<24}" + "".join(f"{s['peak_rss_gb']:>10.2f}" for s in done.values()))
+    rows = [f"sweep at batch {batch}, longest first: RSS GB after each step"]
+    rows.append(f"{'clip s':<24}" + "".join(f"{side:>10}" for side in sweeps))
+    for i, seconds in enumerate(sweep_order(lengths)):
+        cells = (s["rss_gb"][i] if i < len(s.get("rss_gb", [])) else None for s in sweeps.values())
+        rows.append(f"{seconds:<24g}" + "".join(f"{_fmt(v, '.2f'):>10}" for v in cells))
+    for label, key, spec in (
+        ("final / after longest", "final_over_longest", ".3f"),
+        ("peak RSS GB", "peak_rss_gb", ".2f"),
+    ):
+        rows.append(f"{label:<24}" + "".join(f"{_fmt(s.get(key), spec):>10}" for s in sweeps.values()))
     return rows
+
+
+def failure_lines(cases: list[dict], sweeps: dict) -> list[str]:
+    """One line per subprocess that gave no result: which, why, the largest RSS seen."""
+    lines = []
+    for case in cases:
+        for side in SIDES:
+            if "failure" in case.get(side, {}):
+                f = case[side]
+                lines.append(f"{side} {case['batch']} x {case['seconds']:g} s: {f['failure']} "
+                             f"(largest RSS seen {f['max_rss_seen_gb']:.2f} GB)")  # fmt: skip
+    for side, s in sweeps.items():
+        if "failure" in s:
+            lines.append(f"{side} sweep: {s['failure']} (largest RSS seen {s['max_rss_seen_gb']:.2f} GB)")
+    return lines
+
+
+def load_line(results: list[dict], cpus: int) -> str:
+    """The highest 1-minute load average seen while measuring, with a warning when the host was oversubscribed."""
+    loads = [r["max_load"] for r in results if "max_load" in r]
+    if not loads:
+        return "host load while measuring: unknown"
+    line = f"host load while measuring: 1-min load average up to {max(loads):.1f} on {cpus} CPUs"
+    if max(loads) > cpus + 1:
+        line += " (other processes competed for the CPUs: timings are unreliable, OpenMP ones the most)"
+    return line
 
 
 def append_history(path: Path, record: dict) -> None:
@@ -487,17 +534,17 @@ def main(argv: list[str] | None = None) -> int:
     sweeps = run_sweeps(args, sides) if args.sweep_list else {}
     used = {side: _get(c, side, "threads") for c in cases for side in sides if _get(c, side, "threads")}
     print(f"\nmodel: hidden {args.hidden} x {args.layers} layers; threads used: {used or 'unknown'}")
-    print("\n".join(case_table(cases) + [""] + sweep_table(sweeps, args.sweep_batch)))
+    print(load_line([c.get(side, {}) for c in cases for side in sides] + list(sweeps.values()), host["usable_cpus"]))
+    failures = failure_lines(cases, sweeps)
+    tables = case_table(cases) + [""] + sweep_table(sweeps, args.sweep_batch, args.sweep_list)
+    print("\n".join(tables + (["", "no result:"] + failures if failures else [])))
     settings = {k: v for k, v in vars(args).items() if k not in ("worker", "case_list", "sweep_list")}
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     record = {"timestamp": stamp, "host": {**host, "threads_used": used}, "git": git_commit(), "args": settings,
               "sides": sides, "cases": cases, "sweep": sweeps}  # fmt: skip
     append_history(Path(args.history), record)
     print(f"appended to {args.history}")
-    failed = [c for c in cases for side in sides if "failure" in c.get(side, {})] + [
-        s for s in sweeps.values() if "failure" in s
-    ]
-    return 1 if failed else 0
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

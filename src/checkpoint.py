@@ -201,7 +201,7 @@ def save_atomic(save_obj, path: str | Path, append_dict: dict | None = None, ver
             path, produce, verify=verify_crc if verify else None, keep_suffix=True, leftovers=_mindspore_temp
         )
     except AtomicWriteError as err:
-        raise CheckpointError(f"could not save checkpoint: {err}") from err
+        raise CheckpointError(str(err)) from err  # "could not write <path>: <reason>"
 
 
 def try_save(save_obj, path: str | Path, append_dict: dict | None = None, what: str = "checkpoint") -> Path | None:

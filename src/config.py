@@ -87,6 +87,10 @@ class EvalDataConfig:
     # Longest clip the model sees at once: longer clips are cut at quiet points into segments of at most this
     # many seconds, run one at a time, their hypotheses joined (0: no limit). Bounds the memory of one step.
     max_eval_seconds: float = 60.0
+    # At a fixed batch_size, a batch is cut short where its padded audio (clips x padded length) would pass this,
+    # so one long clip never pads batch_size - 1 others to its length: evaluation needs no more memory than about
+    # the lab's training batch (20 clips of 16 s). Outputs do not change (padding is masked). 0: no limit.
+    max_batch_seconds: float = 320.0
     labels_path: str = "labels.json"
     num_workers: int = 2
     skip_invalid: bool = False  # skip invalid rows and unreadable clips (reported) and still exit 0 (--skip_invalid)
@@ -499,6 +503,8 @@ def validate_eval(cfg: EvalConfig) -> None:
     validate_spect(cfg.DataConfig.SpectConfig)
     validate_model(cfg.ModelConfig)
     d = cfg.DataConfig
+    if d.max_batch_seconds < 0:
+        raise ValueError(f"DataConfig.max_batch_seconds must be >= 0 (0: no limit), got {d.max_batch_seconds}")
     if d.max_eval_seconds != 0 and d.max_eval_seconds <= 1.0:
         raise ValueError(f"DataConfig.max_eval_seconds must exceed 1 s (0: no limit), got {d.max_eval_seconds}")
     if not Path(cfg.DataConfig.test_manifest).is_file():

@@ -30,7 +30,7 @@ import numpy as np
 
 from src import shapes
 from src.audio import AudioError, audio_duration, load_audio
-from src.config import SpectConfig
+from src.config import EvalDataConfig, SpectConfig
 from src.features import spectrogram
 from src.manifest import Sample, read_manifest
 from src.text import clean_transcript, encode, unknown_chars
@@ -142,16 +142,18 @@ def batch_length(batch: list[int], frames: list[int]) -> int:
     return shapes.bucket_length(max(frames[i] for i in batch))
 
 
-def fill_batches(order: list[int], frames: list[int], max_frames: int) -> list[list[int]]:
+def fill_batches(order: list[int], frames: list[int], max_frames: int, max_clips: int = 0) -> list[list[int]]:
     """Cut clips sorted by length into batches whose padded size (clips x padded length) stays <= max_frames.
 
     A clip longer than the cap on its own gets a batch of one. Since `order` is ascending, the clip being added
-    sets the batch's padded length, so a bucket of padded length L gets floor(max_frames / L) clips (>= 1).
+    sets the batch's padded length, so a bucket of padded length L gets floor(max_frames / L) clips (>= 1), and
+    at most `max_clips` (0: no limit).
     """
     batches: list[list[int]] = []
     current: list[int] = []
     for i in order:
-        if current and shapes.bucket_length(frames[i]) * (len(current) + 1) > max_frames:
+        full = max_clips and len(current) == max_clips
+        if current and (full or shapes.bucket_length(frames[i]) * (len(current) + 1) > max_frames):
             batches.append(current)
             current = []
         current.append(i)
@@ -187,6 +189,7 @@ def make_batches(
     drop_last: bool,
     max_frames: int = 0,
     group_by_length: bool = False,
+    guard_frames: int = 0,
 ) -> list[list[int]]:
     """Group clips of similar length into batches; shuffle the batch order per epoch (deterministic).
 
@@ -198,12 +201,16 @@ def make_batches(
             size by design, so none is dropped).
         max_frames: cap on padded frames per batch (clips x padded length) instead of a fixed clip count; 0: off.
         group_by_length: when shuffling, run the batches of one padded length consecutively (shuffle_grouped).
+        guard_frames: with a fixed batch_size (max_frames 0), cut a batch short where its padded frames would
+            pass this (evaluation: one long clip must not pad batch_size - 1 others to its length); 0: off.
     Returns:
         Lists of clip indices.
     """
     order = sorted(range(len(frames)), key=lambda i: (frames[i], i))
     if max_frames > 0:
         batches = fill_batches(order, frames, max_frames)
+    elif guard_frames > 0:
+        batches = fill_batches(order, frames, guard_frames, batch_size)
     else:
         batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
         if drop_last and batches and len(batches[-1]) < batch_size:
@@ -261,6 +268,9 @@ class SpeechDataset:
             changes, hence fewer graph compilations); the group order and the order within groups are shuffled.
         segment_seconds: evaluation only: clips longer than this are cut at quiet points into segments of at
             most this length, each run as its own one-row batch (Batch.part), never batched with others; 0: off.
+        max_batch_seconds: evaluation only, with a fixed batch_size: a batch is cut short where its padded audio
+            (clips x padded length) would pass this, so one long clip never pads batch_size - 1 others to its
+            length; the outputs do not change (padding is masked). 0: off.
     """
 
     def __init__(
@@ -278,6 +288,7 @@ class SpeechDataset:
         batch_seconds=0.0,
         group_by_length=False,
         segment_seconds=0.0,
+        max_batch_seconds=0.0,
     ):
         self.utts = utterances
         self.spect = spect
@@ -293,6 +304,9 @@ class SpeechDataset:
         if training and segment_seconds > 0:
             raise ValueError("segment_seconds applies to evaluation only (training never cuts clips)")
         self.segment_seconds = segment_seconds
+        if training and max_batch_seconds > 0:
+            raise ValueError("max_batch_seconds applies to evaluation only (training uses batch_seconds)")
+        self.guard_frames = int(round(max_batch_seconds / spect.window_stride)) if max_batch_seconds > 0 else 0
         self.segment_frames = int(segment_seconds / spect.window_stride) + 1 if segment_seconds > 0 else 0
         self.failed: Counter = Counter()  # clips that could not be read at load time, by path
         if self.batches_per_epoch(0) == 0:
@@ -319,6 +333,7 @@ class SpeechDataset:
             drop_last=self.training,
             max_frames=self.max_frames,
             group_by_length=self.group_by_length,
+            guard_frames=self.guard_frames,
         )
         batches = [[regular[j] for j in b] for b in batches]
         long = sorted((i for i in range(len(self.utts)) if self.is_long(i)), key=lambda i: (self.utts[i].frames, i))
@@ -442,3 +457,17 @@ def create_dataset(
         "%s: %d clips, %.2f hours", manifest, len(utts), sum(u.frames for u in utts) * spect.window_stride / 3600
     )
     return SpeechDataset(utts, spect, batch_size, training, **kwargs)
+
+
+def create_eval_dataset(data: EvalDataConfig, labels: list[str], **overrides) -> SpeechDataset:
+    """The evaluation dataset an EvalDataConfig describes (eval.py, tools/tune_lm.py); kwargs override it."""
+    options = dict(
+        num_workers=data.num_workers,
+        batch_seconds=data.batch_seconds,
+        segment_seconds=data.max_eval_seconds,
+        max_batch_seconds=data.max_batch_seconds,
+    )
+    options = {**options, **overrides}
+    return create_dataset(
+        data.test_manifest, labels, data.SpectConfig, data.batch_size, False, 0.0, data.skip_invalid, **options
+    )

@@ -74,6 +74,29 @@ PredictFn = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 DecodeFn = Callable[[np.ndarray, np.ndarray], list[str]]
 
 
+class EvalMemoryError(ValueError):
+    """A batch did not fit in memory; the message names its first clip and the settings that bound it."""
+
+
+def predict_or_explain(predict: PredictFn, batch) -> tuple[np.ndarray, np.ndarray]:
+    """predict(batch.features, batch.lengths), with an allocation failure turned into a one-line EvalMemoryError.
+
+    MindSpore reports a failed allocation as RuntimeError('std::bad_alloc'); which clips and which settings
+    decide a batch's memory is what the user needs to know instead.
+    """
+    try:
+        return predict(batch.features, batch.lengths)
+    except (RuntimeError, MemoryError) as err:
+        if not isinstance(err, MemoryError) and "bad_alloc" not in str(err) and "memory" not in str(err).lower():
+            raise
+        rows, frames = batch.features.shape[0], batch.features.shape[3]
+        raise EvalMemoryError(
+            f"{batch.sources[0]}: out of memory evaluating a batch of {rows} clip(s) x {frames} padded frames; "
+            "lower --batch_size or DataConfig.max_batch_seconds, or cut long clips shorter with "
+            "DataConfig.max_eval_seconds"
+        ) from None
+
+
 def evaluate(predict: PredictFn, dataset, decode: DecodeFn, decoder: Decoder, on_utterance=None) -> EvalResult:
     """Run a dataset (src.dataset.SpeechDataset, eval mode) through `predict` and `decode`, and score it.
 
@@ -88,7 +111,7 @@ def evaluate(predict: PredictFn, dataset, decode: DecodeFn, decoder: Decoder, on
     scheduled = sum(len(b) for b in dataset.epoch_batches(0))
     pieces: list[str] = []  # hypotheses of the segments so far of a clip cut into segments (Batch.part)
     for _, batch in dataset.iterate(0):
-        probs, out_lengths = predict(batch.features, batch.lengths)
+        probs, out_lengths = predict_or_explain(predict, batch)
         n = batch.size
         hyps = decode(np.asarray(probs)[:n], np.asarray(out_lengths)[:n])
         k, parts = batch.part

@@ -112,6 +112,9 @@ class Trainer:
                 seed=t.seed,
                 num_workers=d.num_workers,
                 batch_seconds=d.batch_seconds,
+                # validation batches and cuts long clips as eval.py does by default
+                segment_seconds=C.EvalDataConfig.max_eval_seconds,
+                max_batch_seconds=C.EvalDataConfig.max_batch_seconds,
             )
         self.net = build_network(self.labels, d.SpectConfig, cfg.ModelConfig)
         if pretrained:

@@ -153,8 +153,11 @@ class SegmentPredictor:
         if t > width:
             raise ValueError(f"segment of {t} frames exceeds the model's static input of {width} frames")
         batch = np.zeros((self.batch, 1, bins, width), np.float32)
-        batch[:, 0, :, :t] = features  # rows past the first repeat it: the static batch must be filled
-        probs, out_lengths = self.predict(batch, np.full(self.batch, t, np.int32))
+        batch[0, 0, :, :t] = features
+        # An exported model's static batch is filled with empty rows (length 0, masked out), never with copies.
+        lengths = np.zeros(self.batch, np.int32)
+        lengths[0] = t
+        probs, out_lengths = self.predict(batch, lengths)
         return np.asarray(probs)[0, : int(np.asarray(out_lengths)[0])]
 
     def max_seconds(self, spect: SpectConfig) -> float | None:

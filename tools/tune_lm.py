@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     os.environ.setdefault("GLOG_v", "3")
     from src.beam_decoder import BeamCTCDecoder, grid_search
     from src.cli import build_eval_config
-    from src.dataset import create_dataset
+    from src.dataset import create_eval_dataset
     from src.inference import cell_predict_fn, load_predictor
     from src.runtime import set_context, setup_logging
     from src.text import load_labels
@@ -76,15 +76,7 @@ def main(argv=None) -> int:
     d = cfg.DataConfig
     labels = load_labels(d.labels_path)
     decoder = BeamCTCDecoder(labels, cfg.LMConfig)
-    data = create_dataset(
-        d.test_manifest,
-        labels,
-        d.SpectConfig,
-        d.batch_size,
-        False,
-        num_workers=d.num_workers,
-        batch_seconds=d.batch_seconds,
-    )
+    data = create_eval_dataset(d, labels, segment_seconds=0.0)  # posteriors are cached per whole clip
     _, cell = load_predictor(args.pretrain_ckpt, labels, d.SpectConfig, cfg.ModelConfig)
     posteriors, references = cache_posteriors(cell_predict_fn(cell), data)
     rows = [

@@ -178,3 +178,62 @@ def test_batch_seconds_flag_and_config_checks(tmp_path: Path) -> None:
         args = parser.parse_args(["--test_manifest", str(manifest), "--set", bad])
         with pytest.raises(ValueError, match=bad.split(".")[1].split("=")[0]):
             build_eval_config(args, "x.ckpt")
+
+
+def test_eval_guard_keeps_a_long_clip_from_padding_a_whole_batch(tmp_path: Path) -> None:
+    frames = [1501] * 19 + [6001]  # nineteen 15 s clips and one 60 s clip, at batch 20
+    utts = fake_utterances(tmp_path, frames)
+    plain = SpeechDataset(utts, SPECT, 20, False).epoch_batches(0)
+    assert [len(b) for b in plain] == [20] and padded_frames(plain[0], frames) == 20 * 6144  # the blow-up
+    guarded = SpeechDataset(utts, SPECT, 20, False, max_batch_seconds=320.0).epoch_batches(0)
+    assert sorted(i for b in guarded for i in b) == list(range(20))
+    assert all(padded_frames(b, frames) <= 32000 and len(b) <= 20 for b in guarded)
+    assert guarded == [list(range(19)), [19]]  # 19 x 1536 frames fit; the 60 s clip would make it 20 x 6144
+    five = SpeechDataset(fake_utterances(tmp_path, [6001] * 7), SPECT, 20, False, max_batch_seconds=320.0)
+    assert [len(b) for b in five.epoch_batches(0)] == [5, 2]  # floor(32000 / 6144) = 5 of the long clips
+    # Where the guard never binds, the batches are exactly the fixed-size ones.
+    short_frames = [min(n, 700) for n in FRAMES]
+    short = fake_utterances(tmp_path, short_frames)
+    assert SpeechDataset(short, SPECT, 20, False, max_batch_seconds=320.0).epoch_batches(0) == SpeechDataset(
+        short, SPECT, 20, False
+    ).epoch_batches(0)
+    with pytest.raises(ValueError, match="evaluation only"):
+        SpeechDataset(utts, SPECT, 1, True, max_batch_seconds=100.0)
+
+
+def test_create_eval_dataset_reads_the_eval_config(tmp_path: Path) -> None:
+    from src.config import EvalDataConfig
+    from src.dataset import create_eval_dataset
+
+    rows = [write_tone_clip(tmp_path, f"c{i}", s, "HI") for i, s in enumerate([1.0, 8.0, 1.2])]
+    (tmp_path / "m.csv").write_text("".join(f"{w},{t}\n" for w, t in rows), encoding="utf-8")
+    d = EvalDataConfig(test_manifest=str(tmp_path / "m.csv"), batch_size=20)
+    assert (d.max_eval_seconds, d.max_batch_seconds, d.batch_seconds) == (60.0, 320.0, 0.0)
+    d.max_eval_seconds, d.max_batch_seconds = 5.0, 2.0
+    ds = create_eval_dataset(d, LABELS, num_workers=1)
+    assert ds.epoch_batches(0) == [[0], [2], [1]]  # 2 x 1.28 s > 2 s: one per batch; the 8 s clip is cut
+    assert ds.is_long(1) and not ds.is_long(0)
+
+
+def test_allocation_failure_in_eval_is_one_line_naming_the_clip(tmp_path: Path) -> None:
+    from deepspeech_pytorch.decoder import Decoder
+    from src.evaluation import EvalMemoryError, evaluate
+
+    rows = [write_tone_clip(tmp_path, f"c{i}", s, "HI") for i, s in enumerate([1.0, 1.2])]
+    (tmp_path / "m.csv").write_text("".join(f"{w},{t}\n" for w, t in rows), encoding="utf-8")
+    ds = SpeechDataset(load_utterances(str(tmp_path / "m.csv"), LABELS, SPECT), SPECT, 20, False, num_workers=1)
+
+    def out_of_memory(features, lengths):
+        raise RuntimeError("std::bad_alloc")
+
+    with pytest.raises(EvalMemoryError) as info:
+        evaluate(out_of_memory, ds, lambda p, n: [""] * len(n), Decoder(LABELS))
+    message = str(info.value)
+    assert "\n" not in message and message.startswith(f"{tmp_path / 'm.csv'}:1: out of memory")
+    assert "2 clip(s) x 128 padded frames" in message and "max_batch_seconds" in message
+
+    def broken(features, lengths):
+        raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):  # other failures are not disguised
+        evaluate(broken, ds, lambda p, n: [""] * len(n), Decoder(LABELS))

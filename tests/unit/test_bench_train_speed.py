@@ -121,3 +121,33 @@ def test_missing_torch_is_one_clear_line(monkeypatch, tmp_path, capsys):
     assert "PyTorch reference skipped: `import torch` failed (No module named 'torch'); install it with: pip" in out
     assert "CPU: " in out and "flags: AVX2 " in out
     assert not history.exists()
+
+
+def test_killed_child_keeps_its_progress_lines():
+    code = 'print(\'PROGRESS {"seconds": 17, "rss_gb": 3.5}\', flush=True); import time; time.sleep(30)'
+    result = ts.run_child([sys.executable, "-c", code], timeout_s=2)
+    assert result.failure.startswith("timed out") and result.progress == [{"seconds": 17, "rss_gb": 3.5}]
+    assert result.max_rss_gb > 0
+
+
+def test_sweep_table_shows_a_killed_side_up_to_where_it_got():
+    sweeps = {
+        "project": {"failure": "killed by SIGKILL (rc -9); last stderr line: x", "max_rss_seen_gb": 22.0,
+                    "lengths": [4.0, 2.0], "rss_gb": [7.0, 11.0], "step_s": [9.0, 8.0]},
+        "torch": {"lengths": [4.0, 2.0, 3.0], "rss_gb": [2.0, 2.0, 2.2], "final_over_longest": 1.1, "peak_rss_gb": 2.5},
+    }  # fmt: skip
+    rows = ts.sweep_table(sweeps, 2, [2.0, 4.0, 3.0])
+    assert [row.split() for row in rows[2:]] == [
+        ["4", "7.00", "2.00"], ["2", "11.00", "2.00"], ["3", "-", "2.20"],
+        ["final", "/", "after", "longest", "-", "1.100"], ["peak", "RSS", "GB", "-", "2.50"],
+    ]  # fmt: skip
+    (line,) = ts.failure_lines([], sweeps)
+    assert line == "project sweep: killed by SIGKILL (rc -9); last stderr line: x (largest RSS seen 22.00 GB)"
+
+
+def test_load_line_warns_on_a_busy_host():
+    assert (
+        ts.load_line([{"max_load": 1.5}, {}], 2) == "host load while measuring: 1-min load average up to 1.5 on 2 CPUs"
+    )
+    assert "timings are unreliable" in ts.load_line([{"max_load": 9.5}], 2)
+    assert ts.load_line([{}], 2) == "host load while measuring: unknown"
