@@ -134,6 +134,7 @@ class CheckpointConfig:
     # (0 turns one off), plus one at every epoch end. Periodic ones are written by a background thread.
     save_checkpoint_steps: int = 5
     save_checkpoint_seconds: float = 300.0
+    background_save: bool = True  # False: periodic checkpoints block the step loop (less CPU and memory in total)
 
 
 @dataclass

@@ -128,6 +128,7 @@ class Trainer:
             self.rank == 0,
             k.save_checkpoint_steps,
             k.save_checkpoint_seconds,
+            k.background_save,
         )
         self.curves = CurveLogger(k.ckpt_path) if self.rank == 0 else None
 
@@ -242,7 +243,7 @@ class Trainer:
         self._log_step(epoch, pos, batch, loss, finite, time.time() - started, summary.lr_used[-1], progress)
         self._guard_non_finite(finite, epoch, pos)
         if pos + 1 < self.steps_per_epoch and self.saver.due(self.global_step):
-            self.saver.save_in_background(self.step_cell, epoch, pos, self.global_step)
+            self.saver.save_periodic(self.step_cell, epoch, pos, self.global_step)
 
     def _one_step(self, batch) -> tuple[float, bool]:
         set_learning_rate(self.optimizer, float(self.lrs[min(self.global_step, len(self.lrs) - 1)]))
