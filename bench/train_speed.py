@@ -203,11 +203,10 @@ def project_stepper(hidden: int, layers: int, threads: int):
     from mindspore import Tensor
 
     from src import config as C
-    from src.deepspeech2 import NetWithLossClass
+    from src.deepspeech2 import NetWithLossClass, build_network
     from src.runtime import set_context
     from src.text import load_labels
     from src.train_step import TrainOneStep, build_optimizer, set_learning_rate
-    from src.trainer import build_network
 
     set_context("CPU")
     if threads:

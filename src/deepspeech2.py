@@ -1,9 +1,10 @@
 """DeepSpeech2 network (model-zoo compatible parameter names), the CTC loss cell and the inference cell.
 
-Shapes (N batch, T input frames, T' = ceil(T / 2) output steps, H hidden size, C = 29 labels):
-    features (N, 1, 161, T) f32, lengths (N,) i32
-    -> MaskConv: conv 41x11 /2x2 -> BN -> tanh -> conv 21x11 /2x1 -> BN -> tanh      (N, T', 41, 32)
-    -> (T', N, 1312) -> 5 x bidirectional LSTM, directions summed                    (T', N, H)
+Shapes (N batch, F = 161 bins and F'' = 41 at 16 kHz (src/shapes.py), T input frames, T' = ceil(T / 2) output
+steps, L = ModelConfig.hidden_layers (5 in the lab), H = ModelConfig.hidden_size, C = 29 labels):
+    features (N, 1, F, T) f32, lengths (N,) i32
+    -> MaskConv: conv 41x11 /2x2 -> BN -> tanh -> conv 21x11 /2x1 -> BN -> tanh      (N, T', F'', 32)
+    -> (T', N, 32 * F'') -> L x bidirectional LSTM, directions summed                 (T', N, H)
     -> Dense(H -> C, no bias)                                                         (T', N, C)
 Padding masks: every stage zeroes the frames past each clip's length, batch norm takes its batch statistics
 over valid frames only, and the backward LSTM reads each clip from its own last frame, so a clip's outputs do
@@ -17,6 +18,7 @@ from mindspore import Parameter, Tensor, nn, ops
 from mindspore import dtype as mstype
 
 from src import shapes
+from src.config import ModelConfig, SpectConfig
 
 
 def sequence_mask(lengths: Tensor, max_len: int) -> Tensor:
@@ -382,3 +384,8 @@ class PredictWithSoftmax(nn.Cell):
     def construct(self, inputs, input_length):
         logits, out_lengths = self.network(inputs, input_length)
         return ops.softmax(logits, axis=-1).transpose(1, 0, 2), out_lengths
+
+
+def build_network(labels: list[str], spect: SpectConfig, model: ModelConfig) -> DeepSpeechModel:
+    """The DeepSpeech2 network for a config (input height from SpectConfig, sizes from ModelConfig)."""
+    return DeepSpeechModel(labels, model.hidden_size, model.hidden_layers, spect.sample_rate, spect.window_size)
