@@ -55,6 +55,9 @@ class ModelConfig:
     rnn_type: str = "LSTM"
     hidden_size: int = 1024
     hidden_layers: int = 5
+    # Training memory, not architecture: recompute each LSTM's forward in the backward pass instead of keeping
+    # its workspace (the same numbers; less memory, one more LSTM forward per step).
+    recompute_rnn: bool = False
 
 
 @dataclass

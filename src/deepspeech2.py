@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 from mindspore import dtype as mstype
+from mindspore.ops.operations._grad_ops import LSTMGrad  # the fused kernel's own backward
 
 from src import shapes
 from src.config import ModelConfig, SpectConfig
@@ -266,40 +267,77 @@ class MaskConv(nn.Cell):
         return x, lengths
 
 
+class _RecomputedLSTM(nn.Cell):
+    """One direction of an LSTM layer whose backward pass recomputes the forward instead of keeping it.
+
+    The fused LSTM kernel's training workspace (every gate at every step) is what the backward needs; kept
+    from the forward pass it costs about T x N x 4H floats per direction and layer until the backward
+    reaches that layer. Recomputing it there costs one more forward pass of the layer and keeps only the
+    layer's input. Same numbers either way (the kernel is deterministic).
+    Input (T, N, I), h0/c0 (1, N, H), flat weights (w_ih, w_hh, b_ih + b_hh) as the CPU kernel takes them.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.lstm = ops.LSTM(input_size, hidden_size, 1, True, False, 0.0)
+        self.lstm_grad = LSTMGrad(input_size, hidden_size, 1, True, False, 0.0)
+
+    def construct(self, x: Tensor, h: Tensor, c: Tensor, w: Tensor) -> Tensor:
+        return self.lstm(x, h, c, w)[0]
+
+    def bprop(self, x: Tensor, h: Tensor, c: Tensor, w: Tensor, out: Tensor, dout: Tensor) -> tuple:
+        # The depend orders the recomputation after the output gradient exists (and keeps it from being
+        # merged with the forward's call, which would keep the workspace alive after all).
+        y, hy, cy, reserve, _ = self.lstm(ops.depend(x, dout), h, c, w)
+        dx, dh, dc, dw = self.lstm_grad(x, h, c, w, y, hy, cy, dout, ops.zeros_like(hy), ops.zeros_like(cy), reserve)
+        return dx, dh, dc, dw
+
+
 class BiLSTM(nn.LSTM):
     """One bidirectional LSTM layer whose two directions are summed; parameter names are nn.LSTM's.
 
     With `masked`, the backward direction reverses each sequence within its own length (ReverseSequence), so
     it starts at the clip's last real frame, and outputs past the length are zeroed. Both directions run the
-    fused LSTM kernel (nn.LSTM's own seq_length path is a slow step-by-step loop).
+    fused LSTM kernel (nn.LSTM's own seq_length path is a slow step-by-step loop). With `recompute`, training
+    keeps no LSTM workspace between the passes (see _RecomputedLSTM).
     Input (T, N, I), lengths (N,) -> (T, N, H).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, masked: bool = True) -> None:
+    def __init__(self, input_size: int, hidden_size: int, masked: bool = True, recompute: bool = False) -> None:
         super().__init__(input_size=input_size, hidden_size=hidden_size, bidirectional=True, has_bias=True)
         self.masked = masked
+        self.recompute = recompute
+        self.recomputed = _RecomputedLSTM(input_size, hidden_size)
+
+    def _direction(self, x: Tensor, d: int) -> Tensor:
+        """Run direction d (0 forward, 1 backward weights) over x (T, N, I) from a zero state -> (T, N, H)."""
+        w_ih, w_hh, b_ih, b_hh = self.w_ih_list[d], self.w_hh_list[d], self.b_ih_list[d], self.b_hh_list[d]
+        if not self.recompute:
+            zeros = ops.zeros((x.shape[1], self.hidden_size), x.dtype)
+            return self.rnn(x, (zeros, zeros), None, w_ih, w_hh, b_ih, b_hh)[0]
+        zeros = ops.zeros((1, x.shape[1], self.hidden_size), x.dtype)
+        # The CPU kernel's flat weight layout, as nn.LSTM builds it: w_ih, w_hh, then the two biases summed.
+        w = ops.concat((w_ih.view(-1, 1, 1), w_hh.view(-1, 1, 1), (b_ih + b_hh).view(-1, 1, 1)))
+        return self.recomputed(x, zeros, zeros, w)
 
     def construct(self, x: Tensor, lengths: Tensor) -> Tensor:
-        zeros = ops.zeros((x.shape[1], self.hidden_size), x.dtype)
-        state = (zeros, zeros)
-        w_ih, w_hh, b_ih, b_hh = self.w_ih_list, self.w_hh_list, self.b_ih_list, self.b_hh_list
-        forward, _ = self.rnn(x, state, None, w_ih[0], w_hh[0], b_ih[0], b_hh[0])
+        forward = self._direction(x, 0)
         if self.masked:
-            backward, _ = self.rnn(self.reverse_sequence(x, lengths), state, None, w_ih[1], w_hh[1], b_ih[1], b_hh[1])
-            backward = self.reverse_sequence(backward, lengths)
+            backward = self.reverse_sequence(self._direction(self.reverse_sequence(x, lengths), 1), lengths)
             mask = sequence_mask(lengths, x.shape[0]).T.view(x.shape[0], x.shape[1], 1)
             return (forward + backward) * mask
-        backward, _ = self.rnn(self.reverse(x), state, None, w_ih[1], w_hh[1], b_ih[1], b_hh[1])
-        return forward + self.reverse(backward)
+        return forward + self.reverse(self._direction(self.reverse(x), 1))
 
 
 class BatchRNN(nn.Cell):
     """A stack of summed bidirectional LSTMs, held as `lstms` (names RNN.lstms.{i}.weight_ih_l0 ...)."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int, masked: bool = True) -> None:
+    def __init__(
+        self, input_size: int, hidden_size: int, num_layers: int, masked: bool = True, recompute: bool = False
+    ) -> None:
         super().__init__()
         sizes = [input_size] + [hidden_size] * (num_layers - 1)
-        self.lstms = nn.CellList([BiLSTM(size, hidden_size, masked) for size in sizes])
+        self.lstms = nn.CellList([BiLSTM(size, hidden_size, masked, recompute) for size in sizes])
 
     def construct(self, x: Tensor, lengths: Tensor) -> Tensor:
         for lstm in self.lstms:
@@ -329,6 +367,8 @@ class DeepSpeechModel(nn.Cell):
         rnn_hidden_size, nb_layers: ModelConfig.hidden_size / hidden_layers.
         sample_rate, window_size: SpectConfig values (they set the input height).
         masked: apply padding masks (True for training and eval; export may use False for a fixed length).
+        recompute_rnn: training recomputes each LSTM's forward in the backward pass instead of keeping its
+            workspace (less memory, one more LSTM forward per step; the same numbers).
     """
 
     def __init__(
@@ -339,12 +379,13 @@ class DeepSpeechModel(nn.Cell):
         sample_rate: int = 16000,
         window_size: float = 0.02,
         masked: bool = True,
+        recompute_rnn: bool = False,
     ) -> None:
         super().__init__()
         self.masked = masked
         self.conv = MaskConv()
         rnn_input_size = shapes.rnn_input_size(sample_rate, window_size)
-        self.RNN = BatchRNN(rnn_input_size, rnn_hidden_size, nb_layers, masked)
+        self.RNN = BatchRNN(rnn_input_size, rnn_hidden_size, nb_layers, masked, recompute_rnn)
         self.fc = SequenceWise(nn.Dense(rnn_hidden_size, len(labels), has_bias=False))
 
     def construct(self, x: Tensor, lengths: Tensor):
@@ -388,4 +429,11 @@ class PredictWithSoftmax(nn.Cell):
 
 def build_network(labels: list[str], spect: SpectConfig, model: ModelConfig) -> DeepSpeechModel:
     """The DeepSpeech2 network for a config (input height from SpectConfig, sizes from ModelConfig)."""
-    return DeepSpeechModel(labels, model.hidden_size, model.hidden_layers, spect.sample_rate, spect.window_size)
+    return DeepSpeechModel(
+        labels,
+        model.hidden_size,
+        model.hidden_layers,
+        spect.sample_rate,
+        spect.window_size,
+        recompute_rnn=model.recompute_rnn,
+    )

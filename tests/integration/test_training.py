@@ -224,3 +224,33 @@ def test_releasing_memory_on_a_new_batch_shape_leaves_training_unchanged(tiny_tr
     assert len(calls) == shapes_seen[True]  # none more with the release off
     for name, value in weights[True].items():
         np.testing.assert_array_equal(value, weights[False][name], err_msg=name)
+
+
+def test_recomputed_lstm_backward_gives_the_same_loss_and_gradients(labels):
+    """ModelConfig.recompute_rnn trades memory for one more LSTM forward; the numbers must not move."""
+    from mindspore import Tensor, nn, ops
+
+    from src.deepspeech2 import DeepSpeechModel, NetWithLossClass
+
+    class LossAndGrads(nn.Cell):
+        def __init__(self, net):
+            super().__init__()
+            self.loss, self.params = NetWithLossClass(net, len(labels) - 1), net.trainable_params()
+            self.grad = ops.GradOperation(get_by_list=True)
+
+        def construct(self, *inputs):
+            return self.loss(*inputs), self.grad(self.loss, self.params)(*inputs)
+
+    kept, recomputed = DeepSpeechModel(labels, 32, 2), DeepSpeechModel(labels, 32, 2, recompute_rnn=True)
+    ms.load_param_into_net(recomputed, {p.name: p for p in kept.get_parameters()})
+    rng = np.random.default_rng(1)
+    inputs = (
+        Tensor(rng.standard_normal((3, 1, 161, 123)).astype(np.float32)),
+        Tensor(np.array([123, 80, 37], np.int32)),
+        Tensor(rng.integers(0, 28, (3, 10)).astype(np.int32)),
+        Tensor(np.array([10, 7, 3], np.int32)),
+    )
+    (loss_a, grads_a), (loss_b, grads_b) = LossAndGrads(kept)(*inputs), LossAndGrads(recomputed)(*inputs)
+    assert float(loss_a.asnumpy()) == float(loss_b.asnumpy())
+    for param, a, b in zip(kept.trainable_params(), grads_a, grads_b):
+        np.testing.assert_allclose(b.asnumpy(), a.asnumpy(), rtol=1e-6, atol=1e-7, err_msg=param.name)
