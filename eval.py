@@ -24,14 +24,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         "--skip_invalid", action="store_true", help="skip invalid rows and unreadable clips and still exit 0"
     )
-    from src.beam_decoder import add_decoder_args, decoder_overrides
-    from src.cli import add_common_args
+    from src.cli import add_common_args, add_decoder_args
 
     add_common_args(parser)
-    add_decoder_args(parser)
-    args = parser.parse_args(argv)
-    args.set = decoder_overrides(args) + args.set  # the flags are shorthands; an explicit --set still wins
-    return args
+    add_decoder_args(parser)  # shorthands for --set LMConfig.*; an explicit --set still wins
+    return parser.parse_args(argv)
 
 
 def print_utterance(utt) -> None:
@@ -64,7 +61,6 @@ def main(argv=None) -> int:
 
     setup_logging()
     cfg = build_eval_config(args, args.pretrain_ckpt)
-    cfg.save_output = args.save_output or cfg.save_output
     cfg.verbose = cfg.verbose and not args.quiet
     cfg.DataConfig.skip_invalid = cfg.DataConfig.skip_invalid or args.skip_invalid
     log_config(cfg)

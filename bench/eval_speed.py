@@ -81,11 +81,11 @@ def prepare(spec: dict) -> dict:
 
     from src import config as C
     from src import shapes
+    from src.deepspeech2 import build_network
     from src.exporting import example_inputs, export_file
     from src.inference import load_predictor
     from src.runtime import set_context
     from src.text import load_labels
-    from src.trainer import build_network
 
     set_context("CPU")
     ms.set_seed(SEED)

@@ -18,6 +18,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from src.audio import AudioError, load_audio
+from src.config import AugmentationConfig
 
 logger = logging.getLogger(__name__)
 
@@ -296,3 +297,16 @@ class Augmenter:
         return spec_augment(
             spect, rng, self.freq_masks, self.freq_width, self.time_masks, self.time_width, length=length
         )
+
+
+def build_augmenter(aug: AugmentationConfig, sample_rate: int) -> Augmenter:
+    """The Augmenter a config section asks for (DataConfig.AugmentationConfig; sample rate from SpectConfig)."""
+    return Augmenter(
+        aug.speed_volume_perturb,
+        aug.spec_augment,
+        aug.noise_dir,
+        aug.noise_prob,
+        aug.noise_min,
+        aug.noise_max,
+        sample_rate,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 import time
@@ -97,6 +98,18 @@ def snapshot_parameters(cell) -> list[dict]:
     return [{"name": p.name, "data": Tensor.from_numpy(p.asnumpy().copy())} for p in cell.get_parameters()]
 
 
+WRITER_NICENESS = 10  # added to the writer thread's nice value: it yields the CPU to training, the write waits
+
+
+def _lower_thread_priority() -> None:
+    """Lower the calling thread's CPU priority (Linux: each thread has its own nice value); best effort."""
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + WRITER_NICENESS))
+    except (AttributeError, OSError) as err:  # not Linux, or not permitted: the write still happens
+        logger.debug("checkpoint writer keeps its priority: %s", err)
+
+
 class CheckpointSaver:
     """Writes `<prefix>-<epoch>_<step>.ckpt` atomically, keeps the newest `keep_max`, and says when one is due.
 
@@ -112,6 +125,7 @@ class CheckpointSaver:
         keep_max: CheckpointConfig.keep_checkpoint_max.
         enabled: False on ranks other than 0 (only rank 0 writes).
         every_steps, every_seconds: CheckpointConfig.save_checkpoint_steps / save_checkpoint_seconds.
+        background: CheckpointConfig.background_save: periodic checkpoints by the writer thread (else blocking).
     """
 
     def __init__(
@@ -122,12 +136,14 @@ class CheckpointSaver:
         enabled: bool = True,
         every_steps: int = 0,
         every_seconds: float = 0.0,
+        background: bool = True,
     ) -> None:
         self.directory = Path(directory)
         self.prefix = prefix
         self.keep_max = keep_max
         self.enabled = enabled
         self.every_steps, self.every_seconds = every_steps, every_seconds
+        self.background = background
         self.failures = 0
         self.written: list[Path] = sorted(self.directory.glob(f"{prefix}-*_*.ckpt"), key=lambda p: p.stat().st_mtime)
         self._lock = threading.Lock()  # guards `written`/`failures` between the writer thread and the loop
@@ -151,6 +167,13 @@ class CheckpointSaver:
         """A background write is still running."""
         return self._pending is not None and not self._pending.done()
 
+    def save_periodic(self, cell, epoch: int, pos: int, global_step: int) -> None:
+        """The periodic checkpoint, by the writer thread or (background=False) in this thread."""
+        if self.background:
+            self.save_in_background(cell, epoch, pos, global_step)
+        else:
+            self.save(cell, epoch, pos, global_step)
+
     def save_in_background(self, cell, epoch: int, pos: int, global_step: int) -> bool:
         """Snapshot `cell` now and write it in the background; False (nothing done) while a write is running."""
         if not self.enabled or self.busy():
@@ -161,7 +184,9 @@ class CheckpointSaver:
         path, state = self._target(epoch, pos, global_step)
         self.restart_clock(global_step)
         if self._executor is None:
-            self._executor = ThreadPoolExecutor(1, thread_name_prefix="checkpoint-writer")
+            self._executor = ThreadPoolExecutor(
+                1, thread_name_prefix="checkpoint-writer", initializer=_lower_thread_priority
+            )
         self._pending = self._executor.submit(self._write, snapshot, path, state, started)
         logger.debug("checkpoint snapshot for %s took %.3fs", path.name, time.time() - started)
         return True

@@ -79,13 +79,64 @@ def _apply_file(cfg, path: str | None) -> None:
         C.update_from_dict(cfg, C.load_json_file(path, "--config file"), strict=True, source=str(path))
 
 
-def _apply_named(cfg, data_cfg, args, names: tuple[str, ...]) -> None:
-    for name in names:
-        value = getattr(args, name, None)
+# Named flags are shorthands for `--set Section.key=value`; each entry point reads the flags its parser defines.
+TRAIN_FLAGS = {
+    "train_manifest": "DataConfig.train_manifest",
+    "val_manifest": "DataConfig.val_manifest",
+    "batch_size": "DataConfig.batch_size",
+    "batch_seconds": "DataConfig.batch_seconds",
+    "labels_path": "DataConfig.labels_path",
+    "epochs": "TrainingConfig.epochs",
+    "save_dir": "CheckpointConfig.ckpt_path",
+    "device_target": "device_target",
+}
+EVAL_FLAGS = {
+    "test_manifest": "DataConfig.test_manifest",
+    "batch_size": "DataConfig.batch_size",
+    "batch_seconds": "DataConfig.batch_seconds",
+    "labels_path": "DataConfig.labels_path",
+    "save_output": "save_output",
+    "device_target": "device_target",
+}
+EXPORT_FLAGS = {
+    "file_format": "ExportConfig.file_format",
+    "file_name": "ExportConfig.file_name",
+    "batch_size": "ExportConfig.batch_size",
+    "input_seconds": "ExportConfig.input_seconds",
+    "labels_path": "DataConfig.labels_path",
+    "device_target": "device_target",
+}
+TRANSCRIBE_FLAGS = {
+    "segment_seconds": "TranscribeConfig.segment_seconds",
+    "frames": "TranscribeConfig.frames",
+    "labels_path": "DataConfig.labels_path",
+    "device_target": "device_target",
+}
+
+
+def build_config(args: argparse.Namespace, flags: dict[str, str], model_path: str | None = None):
+    """The one way every entry point turns its arguments into a config.
+
+    Defaults <- the training run's config.json next to `model_path` (features and network) <- --config file <-
+    named flags (`flags`: flag -> dotted key) <- decoder flags <- --set. Paths are resolved, nothing is validated
+    (each entry point validates what it uses).
+
+    Returns:
+        a TrainConfig when `model_path` is None, else an EvalConfig.
+    """
+    cfg = C.TrainConfig() if model_path is None else C.EvalConfig()
+    if model_path is not None:
+        found = C.load_run_model_config(model_path, cfg.DataConfig.SpectConfig, cfg.ModelConfig)
+        if found is None:
+            logger.info("no config.json next to %s: using the default (model zoo) network and features", model_path)
+    _apply_file(cfg, getattr(args, "config", None))
+    for flag, key in flags.items():
+        value = getattr(args, flag, None)
         if value is not None:
-            setattr(data_cfg, name, value)
-    if args.device_target is not None:
-        cfg.device_target = args.device_target
+            C.set_value(cfg, key, value, from_string=False)
+    C.apply_overrides(cfg, decoder_overrides(args) + list(getattr(args, "set", None) or []))
+    cfg.DataConfig.labels_path = C.resolve_path(cfg.DataConfig.labels_path)
+    return cfg
 
 
 def prepare_resume(args: argparse.Namespace):
@@ -115,36 +166,49 @@ def prepare_resume(args: argparse.Namespace):
 
 
 def build_train_config(args: argparse.Namespace) -> C.TrainConfig:
-    """Defaults <- --config file <- named flags <- --set overrides; then validated."""
-    cfg = C.TrainConfig()
-    _apply_file(cfg, args.config)
-    names = ("train_manifest", "val_manifest", "batch_size", "batch_seconds", "labels_path")
-    _apply_named(cfg, cfg.DataConfig, args, names)
-    if args.epochs is not None:
-        cfg.TrainingConfig.epochs = args.epochs
-    if args.save_dir is not None:
-        cfg.CheckpointConfig.ckpt_path = args.save_dir
-    C.apply_overrides(cfg, args.set)
-    d = cfg.DataConfig
-    d.labels_path = C.resolve_path(d.labels_path)
-    C.drop_absent_lab_val_manifest(d)
+    """train.py's config (`build_config` with TRAIN_FLAGS), validated."""
+    cfg = build_config(args, TRAIN_FLAGS)
+    C.drop_absent_lab_val_manifest(cfg.DataConfig)
     C.validate_train(cfg)
     return cfg
 
 
 def build_eval_config(args: argparse.Namespace, ckpt: str) -> C.EvalConfig:
-    """Defaults <- the training run's config.json (model and features) <- file <- flags <- --set; validated."""
-    cfg = C.EvalConfig()
-    found = C.load_run_model_config(ckpt, cfg.DataConfig.SpectConfig, cfg.ModelConfig)
-    if found is None:
-        logger.info("no config.json next to %s: using the default (model zoo) network and features", ckpt)
-    _apply_file(cfg, args.config)
-    _apply_named(cfg, cfg.DataConfig, args, ("test_manifest", "batch_size", "batch_seconds", "labels_path"))
-    C.apply_overrides(cfg, args.set)
-    cfg.DataConfig.labels_path = C.resolve_path(cfg.DataConfig.labels_path)
+    """eval.py's and tools/tune_lm.py's config (`build_config` with EVAL_FLAGS over the run's config.json)."""
+    cfg = build_config(args, EVAL_FLAGS, ckpt)
     C.validate_eval(cfg)
+    return cfg
+
+
+def build_inference_config(args: argparse.Namespace, model_path: str, flags: dict[str, str]) -> C.EvalConfig:
+    """export.py's (EXPORT_FLAGS) and transcribe.py's / serve.py's (TRANSCRIBE_FLAGS) config, validated."""
+    cfg = build_config(args, flags, model_path)
+    C.validate_inference(cfg)
     return cfg
 
 
 def log_config(cfg) -> None:
     logger.info("config: %s", json.dumps(C.to_dict(cfg), sort_keys=False))
+
+
+def add_decoder_args(parser: argparse.ArgumentParser) -> None:
+    """--decoder/--lm_path/--alpha/--beta/--beam_width: shorthands for --set LMConfig.<key>=value."""
+    group = parser.add_argument_group("decoding (LMConfig)")
+    group.add_argument("--decoder", choices=C.DECODER_TYPES, default=None, help="default greedy")
+    group.add_argument("--lm_path", default=None, help="n-gram LM: ARPA (.arpa, .arpa.gz) or KenLM binary")
+    group.add_argument("--alpha", type=float, default=None, help="LM weight")
+    group.add_argument("--beta", type=float, default=None, help="word insertion bonus")
+    group.add_argument("--beam_width", type=int, default=None)
+
+
+def decoder_overrides(args: argparse.Namespace) -> list[str]:
+    """The decoding flags as `LMConfig.key=value` strings, to go before the user's --set (which wins)."""
+    names = {"decoder": "decoder_type", "lm_path": "lm_path", "alpha": "alpha", "beta": "beta", "beam_width": None}
+    out = []
+    for flag, key in names.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            out.append(f"LMConfig.{key or flag}={value}")
+    if getattr(args, "lm_path", None) and getattr(args, "decoder", None) is None:
+        out.append("LMConfig.decoder_type=beam")  # an LM only makes sense with beam search
+    return out

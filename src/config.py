@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from src import shapes
 from src.atomic import write_text
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,9 @@ class ModelConfig:
     rnn_type: str = "LSTM"
     hidden_size: int = 1024
     hidden_layers: int = 5
+    # Training memory, not architecture: recompute each LSTM's forward in the backward pass instead of keeping
+    # its workspace (the same numbers; less memory, one more LSTM forward per step).
+    recompute_rnn: bool = False
 
 
 @dataclass
@@ -106,6 +110,7 @@ class TrainingConfig:
     log_interval: int = 1  # steps between progress lines
     max_steps: int = 0  # stop after this many steps in total (0: run all epochs); for smoke runs
     max_bad_steps: int = 10  # consecutive non-finite steps before the run stops
+    release_memory_on_new_shape: bool = True  # free MindSpore's cached memory when the padded length changes
 
 
 @dataclass
@@ -133,6 +138,7 @@ class CheckpointConfig:
     # (0 turns one off), plus one at every epoch end. Periodic ones are written by a background thread.
     save_checkpoint_steps: int = 5
     save_checkpoint_seconds: float = 300.0
+    background_save: bool = True  # False: periodic checkpoints block the step loop (less CPU and memory in total)
 
 
 @dataclass
@@ -161,8 +167,28 @@ class TrainConfig:
 
 
 @dataclass
+class ExportConfig:
+    """export.py: the exported file and its static input shape."""
+
+    file_format: str = "MINDIR"  # MINDIR | ONNX (--file_format)
+    file_name: str = "deepspeech2"  # output path without suffix (--file_name)
+    batch_size: int = 1  # static batch of the exported input (--batch_size)
+    # Seconds of audio the static input holds (--input_seconds): the model zoo's 3501 frames; shorter clips are
+    # padded and masked, longer ones need transcribe.py's segments.
+    input_seconds: float = 35.0
+
+
+@dataclass
+class TranscribeConfig:
+    """transcribe.py and serve.py: how recordings are cut into pieces the model sees at once."""
+
+    segment_seconds: float = shapes.DEFAULT_SEGMENT_SECONDS  # longest piece (--segment_seconds)
+    frames: int = 0  # static input frames of an exported model when the file does not say (--frames; 0: read it)
+
+
+@dataclass
 class EvalConfig:
-    """Everything eval.py needs."""
+    """Everything eval.py, export.py, transcribe.py and tools/tune_lm.py need (each uses its own sections)."""
 
     device_target: str = "CPU"
     save_output: str = ""  # per-utterance results (.csv, or .json); "" = eval_results.csv beside the checkpoint
@@ -170,9 +196,13 @@ class EvalConfig:
     DataConfig: EvalDataConfig = field(default_factory=EvalDataConfig)
     ModelConfig: ModelConfig = field(default_factory=ModelConfig)
     LMConfig: LMConfig = field(default_factory=LMConfig)
+    ExportConfig: ExportConfig = field(default_factory=ExportConfig)
+    TranscribeConfig: TranscribeConfig = field(default_factory=TranscribeConfig)
 
 
 DEVICE_TARGETS = ("CPU", "GPU", "Ascend")
+DECODER_TYPES = ("greedy", "beam")
+EXPORT_FORMATS = ("MINDIR", "ONNX")
 
 
 def _convert(value: str, default: Any, key: str) -> Any:
@@ -508,5 +538,45 @@ def validate_eval(cfg: EvalConfig) -> None:
         raise ValueError(f"DataConfig.max_eval_seconds must exceed 1 s (0: no limit), got {d.max_eval_seconds}")
     if not Path(cfg.DataConfig.test_manifest).is_file():
         raise FileNotFoundError(f"DataConfig.test_manifest not found: {cfg.DataConfig.test_manifest}")
+    if not Path(cfg.DataConfig.labels_path).is_file():
+        raise FileNotFoundError(f"DataConfig.labels_path not found: {cfg.DataConfig.labels_path}")
+
+
+def validate_lm(lm: LMConfig) -> None:
+    """Check LMConfig once, before any audio is processed; errors name the bad value."""
+    if lm.decoder_type not in DECODER_TYPES:
+        raise ValueError(f"LMConfig.decoder_type must be one of {DECODER_TYPES}, got {lm.decoder_type!r}")
+    if lm.beam_width <= 0 or lm.cutoff_top_n <= 0:
+        raise ValueError("LMConfig: beam_width and cutoff_top_n must be positive")
+    if not 0 < lm.cutoff_prob <= 1:
+        raise ValueError(f"LMConfig.cutoff_prob must be in (0, 1], got {lm.cutoff_prob}")
+    if lm.lm_path and lm.decoder_type != "beam":
+        raise ValueError("LMConfig.lm_path is set but decoder_type is 'greedy': pass --decoder beam to use the LM")
+    if lm.lm_path and not Path(lm.lm_path).is_file():
+        raise FileNotFoundError(f"LMConfig.lm_path not found: {lm.lm_path}")
+
+
+def validate_inference(cfg: EvalConfig) -> None:
+    """Validate what export and transcription use: device, features, network, labels and their own sections."""
+    if cfg.device_target not in DEVICE_TARGETS:
+        raise ValueError(f"device_target must be one of {DEVICE_TARGETS}, got {cfg.device_target!r}")
+    validate_spect(cfg.DataConfig.SpectConfig)
+    validate_model(cfg.ModelConfig)
+    e, t = cfg.ExportConfig, cfg.TranscribeConfig
+    if e.file_format not in EXPORT_FORMATS:
+        raise ValueError(f"ExportConfig.file_format must be one of {EXPORT_FORMATS}, got {e.file_format!r}")
+    if e.batch_size < 1:
+        raise ValueError(f"ExportConfig.batch_size must be at least 1, got {e.batch_size}")
+    if not math.isfinite(e.input_seconds) or e.input_seconds <= 1.0:
+        raise ValueError(
+            "ExportConfig.input_seconds must be a finite number of seconds above 1 (transcribe.py needs segments "
+            f"longer than 1 s), got {e.input_seconds}"
+        )
+    if not math.isfinite(t.segment_seconds) or t.segment_seconds <= 1.0:
+        raise ValueError(
+            f"TranscribeConfig.segment_seconds must be a finite number of seconds above 1, got {t.segment_seconds}"
+        )
+    if t.frames < 0:
+        raise ValueError(f"TranscribeConfig.frames must be >= 0, got {t.frames}")
     if not Path(cfg.DataConfig.labels_path).is_file():
         raise FileNotFoundError(f"DataConfig.labels_path not found: {cfg.DataConfig.labels_path}")

@@ -1,9 +1,10 @@
 """Learning curves: append-only CSV logs in the run directory, and PNG plots drawn from them on demand.
 
-`train_curve.csv` has one row per logged step (step, epoch, loss, lr, wall_s) and `val_curve.csv` one row per
-evaluation (epoch, step, wall_s, loss, wer, cer; loss may be empty). Each row is written and flushed on its
-own, so a crash loses nothing, and reopening a run (resume) appends to the same files. wall_s counts
-seconds of training since the run first started: on resume it continues from the last logged value.
+`train_curve.csv` has one row per logged step (step, epoch, loss, lr, wall_s, frames: the batch's mean output
+frames per clip, so the plot can show the loss per frame) and `val_curve.csv` one row per evaluation (epoch, step,
+wall_s, loss, wer, cer; loss may be empty). Each row is written and flushed on its own, so a crash loses nothing,
+and reopening a run (resume) appends to the same files. wall_s counts seconds of training since the run first
+started: on resume it continues from the last logged value.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 TRAIN_FILE = "train_curve.csv"
 VAL_FILE = "val_curve.csv"
-TRAIN_COLUMNS = ("step", "epoch", "loss", "lr", "wall_s")
+TRAIN_COLUMNS = ("step", "epoch", "loss", "lr", "wall_s", "frames")
 VAL_COLUMNS = ("epoch", "step", "wall_s", "loss", "wer", "cer")
 
 
@@ -119,10 +120,13 @@ class CurveLogger:
                 logger.error("curve row not saved to %s: %s (further failures for this file not logged)", path, err)
             self._failed.add(path)
 
-    def log_step(self, step: int, epoch: int, loss: float, lr: float, wall_s: float | None = None) -> None:
-        """Append one training row; wall_s defaults to `self.wall_s()`."""
+    def log_step(
+        self, step: int, epoch: int, loss: float, lr: float, wall_s: float | None = None, frames: float | None = None
+    ) -> None:
+        """Append one training row; wall_s defaults to `self.wall_s()`, frames (mean output frames) may be None."""
         wall = self.wall_s() if wall_s is None else wall_s
-        self._append(self.train_path, [_fmt(int(step)), _fmt(int(epoch)), _fmt(loss), _fmt(lr), f"{wall:.3f}"])
+        cells = [_fmt(int(step)), _fmt(int(epoch)), _fmt(loss), _fmt(lr), f"{wall:.3f}", _fmt(frames)]
+        self._append(self.train_path, cells)
 
     def log_eval(
         self,
@@ -202,8 +206,33 @@ def _draw_loss(ax, x: np.ndarray, loss: np.ndarray, raw_label: str, smooth_label
     ax.plot(x, smooth_ema(loss, _default_weight(len(loss))), linewidth=1.8, color=color, label=smooth_label)
 
 
+def loss_per_frame(train: dict[str, np.ndarray]) -> tuple[np.ndarray, str]:
+    """The training loss divided by the batch's mean output frames where logged, else the loss; and its axis label.
+
+    The CTC loss is a per-clip sum, so it grows with clip length (SortaGrad feeds longer clips later); per frame
+    it falls when the model learns.
+    """
+    if _has_rows(train, "frames"):
+        return train["loss"] / train["frames"], "CTC loss per output frame"
+    return train["loss"], "CTC loss"
+
+
+def summarize_run(run_dir: str | Path) -> str:
+    """One line saying what a run reached: steps, first and last smoothed loss (per frame), last validation."""
+    train, val = _load_run(Path(run_dir))
+    if not _has_rows(train, "loss"):
+        return f"{run_dir}: no training steps logged"
+    loss, label = loss_per_frame(train)
+    smooth = smooth_ema(loss, _default_weight(len(loss)))
+    line = f"{int(train['step'][-1])} steps: {label.lower()} {smooth[0]:.3f} -> {smooth[-1]:.3f} (smoothed)"
+    if _has_rows(val, "cer"):
+        line += f"; validation after epoch {int(val['epoch'][-1])}: WER {val['wer'][-1]:.1f}% CER {val['cer'][-1]:.1f}%"
+        line += f" (best CER {np.nanmin(val['cer']):.1f}%)"
+    return line
+
+
 def plot_curves(run_dir: str | Path, out_png: str | Path | None = None) -> Path:
-    """Draw one run's training loss per step and WER/CER per epoch into a PNG.
+    """Draw one run's training loss (per output frame when logged) per step and WER/CER per epoch into a PNG.
 
     Without validation rows only the loss panel is drawn.
 
@@ -216,19 +245,21 @@ def plot_curves(run_dir: str | Path, out_png: str | Path | None = None) -> Path:
     has_val = _has_rows(val, "wer") or _has_rows(val, "cer")
     fig, axes = _new_figure(2 if has_val else 1, 12 if has_val else 7)
     ax = axes[0]
+    ylabel = "CTC loss"
     if _has_rows(train, "loss"):
-        _draw_loss(ax, train["step"], train["loss"], "loss", "smoothed", "C0")
+        loss, ylabel = loss_per_frame(train)
+        _draw_loss(ax, train["step"], loss, "loss", "smoothed", "C0")
         ax.legend()
     else:
         ax.text(0.5, 0.5, "no training rows yet", ha="center", va="center", transform=ax.transAxes)
-    ax.set(xlabel="step", ylabel="CTC loss", title="training loss")
+    ax.set(xlabel="step", ylabel=ylabel, title="training loss")
     ax.grid(True, alpha=0.3)
     if has_val:
         ax = axes[1]
         for column, marker in (("wer", "o"), ("cer", "s")):
             if _has_rows(val, column):
                 ax.plot(val["epoch"], val[column], marker=marker, label=column.upper())
-        ax.set(xlabel="epoch", ylabel="error rate", title="validation WER / CER")
+        ax.set(xlabel="epoch", ylabel="error rate (%)", title="validation WER / CER", ylim=(0, None))
         ax.grid(True, alpha=0.3)
         ax.legend()
     fig.suptitle(f"learning curves: {run_dir.name}")

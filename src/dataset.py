@@ -30,7 +30,7 @@ import numpy as np
 
 from src import shapes
 from src.audio import AudioError, audio_duration, load_audio
-from src.config import EvalDataConfig, SpectConfig
+from src.config import EvalDataConfig, SpectConfig, TrainDataConfig
 from src.features import spectrogram
 from src.manifest import Sample, read_manifest
 from src.text import clean_transcript, encode, unknown_chars
@@ -81,8 +81,7 @@ def _check_sample(sample: Sample, labels: list[str], spect: SpectConfig, unknown
     if bad:
         unknown.update(bad)
         return f"{sample.where}: unknown characters {dict(bad)} in transcript {text[:60]!r}"
-    hop = shapes.hop_length(spect.sample_rate, spect.window_stride)
-    frames = shapes.num_frames(int(round(seconds * spect.sample_rate)), hop)
+    frames = shapes.frames_for_seconds(seconds, spect.sample_rate, spect.window_stride)
     ids = tuple(encode(text, labels))
     if shapes.output_length(frames) < len(ids):
         return (
@@ -111,9 +110,7 @@ def load_utterances(
     samples = read_manifest(manifest)
     unknown: Counter = Counter()
     problems, utts, too_long = [], [], 0
-    max_frames = shapes.num_frames(
-        int(max_duration * spect.sample_rate), shapes.hop_length(spect.sample_rate, spect.window_stride)
-    )
+    max_frames = shapes.frames_for_seconds(max_duration, spect.sample_rate, spect.window_stride)
     for sample in samples:
         result = _check_sample(sample, labels, spect, unknown)
         if isinstance(result, str):
@@ -450,14 +447,38 @@ class SpeechDataset:
 
 
 def create_dataset(
-    manifest, labels, spect, batch_size, training, max_duration=0.0, skip_invalid=False, **kwargs
+    manifest, labels, spect, *, batch_size, training, max_duration=0.0, skip_invalid=False, **kwargs
 ) -> SpeechDataset:
     """Validate a manifest and wrap it as a SpeechDataset (kwargs as SpeechDataset's)."""
     utts = load_utterances(manifest, labels, spect, max_duration, skip_invalid)
     logger.info(
-        "%s: %d clips, %.2f hours", manifest, len(utts), sum(u.frames for u in utts) * spect.window_stride / 3600
+        "%s: %d clips, %.2f hours",
+        manifest,
+        len(utts),
+        shapes.frames_to_seconds(sum(u.frames for u in utts), spect.window_stride) / 3600,
     )
     return SpeechDataset(utts, spect, batch_size, training, **kwargs)
+
+
+def training_dataset(d: TrainDataConfig, labels, seed: int, rank: int = 0, world: int = 1, augmenter=None):
+    """The training set DataConfig describes: this rank's shard, SortaGrad, clips over max_duration skipped."""
+    return create_dataset(
+        d.train_manifest,
+        labels,
+        d.SpectConfig,
+        batch_size=d.batch_size,
+        training=True,
+        max_duration=d.max_duration,
+        skip_invalid=d.skip_invalid,
+        augmenter=augmenter,
+        sortagrad=d.sortagrad,
+        group_by_length=d.group_by_length,
+        seed=seed,
+        rank=rank,
+        world=world,
+        num_workers=d.num_workers,
+        batch_seconds=d.batch_seconds,
+    )
 
 
 def create_eval_dataset(data: EvalDataConfig, labels: list[str], **overrides) -> SpeechDataset:
@@ -470,5 +491,11 @@ def create_eval_dataset(data: EvalDataConfig, labels: list[str], **overrides) ->
     )
     options = {**options, **overrides}
     return create_dataset(
-        data.test_manifest, labels, data.SpectConfig, data.batch_size, False, 0.0, data.skip_invalid, **options
+        data.test_manifest,
+        labels,
+        data.SpectConfig,
+        batch_size=data.batch_size,
+        training=False,
+        skip_invalid=data.skip_invalid,
+        **options,
     )

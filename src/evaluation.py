@@ -1,4 +1,4 @@
-"""The one evaluation routine (used by eval.py and the validation callback): decode, score, account.
+"""The one evaluation routine (eval.py, the trainer's per-epoch validation, tools/tune_lm.py): decode, score, account.
 
 WER = sum of word edits / sum of reference words; CER = sum of character edits / sum of reference characters,
 spaces removed (the lab's definitions, corpus level). Per-utterance rates divide by max(1, reference size), so

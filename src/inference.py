@@ -7,24 +7,23 @@ import logging
 import numpy as np
 from mindspore import Tensor
 
+from deepspeech_pytorch.decoder import Decoder
 from src import config as C
 from src.checkpoint import load_network_weights
-from src.deepspeech2 import PredictWithSoftmax
+from src.deepspeech2 import PredictWithSoftmax, build_network
 from src.evaluation import EvalResult, evaluate
-from src.greedydecoder import MSGreedyDecoder
+from src.greedydecoder import GreedyCTCDecoder
 
 logger = logging.getLogger(__name__)
 
 
-def load_predictor(ckpt: str, labels: list[str], spect: C.SpectConfig, model: C.ModelConfig, masked: bool = True):
+def load_predictor(ckpt: str, labels: list[str], spect: C.SpectConfig, model: C.ModelConfig):
     """Network in eval mode with the checkpoint's weights, wrapped in PredictWithSoftmax.
 
     Returns:
         (network, predict cell).
     """
-    from src.trainer import build_network
-
-    net = build_network(labels, spect, model, masked)
+    net = build_network(labels, spect, model)
     report = load_network_weights(net, ckpt)
     logger.info("loaded %d tensors from %s", report.loaded, ckpt)
     net.set_train(False)
@@ -41,18 +40,7 @@ def cell_predict_fn(cell):
     return predict
 
 
-def greedy_decode_fn(labels: list[str]):
-    """decode(probs (n, T', C), lengths (n,)) -> texts, with the blank as the last label."""
-    decoder = MSGreedyDecoder(labels, blank_index=len(labels) - 1)
-
-    def decode(probs: np.ndarray, lengths: np.ndarray) -> list[str]:
-        return decoder.decode(probs, lengths)[0]
-
-    return decode
-
-
 def evaluate_network(net, dataset, labels: list[str], on_utterance=None) -> EvalResult:
     """Greedy evaluation of a network (in whatever train/eval mode the caller set)."""
-    decoder = MSGreedyDecoder(labels, blank_index=len(labels) - 1)
     predict = cell_predict_fn(PredictWithSoftmax(net))
-    return evaluate(predict, dataset, greedy_decode_fn(labels), decoder, on_utterance)
+    return evaluate(predict, dataset, GreedyCTCDecoder(labels), Decoder(labels), on_utterance)

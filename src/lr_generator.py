@@ -1,7 +1,7 @@
 """Step-wise learning-rate schedule: constant, then divided by `learning_anneal` after every epoch.
 
 Upstream computed this array and then built Adam with a constant rate, so the schedule never applied; here
-train.py writes lr[global_step] into the optimizer before every step (pinned by a test).
+the trainer (src/trainer.py) writes lr[global_step] into the optimizer before every step (pinned by a test).
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ import math
 CONV_CHANNELS = 32
 CONV_FREQ = ((41, 2, 20), (21, 2, 10))
 CONV_TIME = ((11, 2, 5), (11, 1, 5))
+# The longest segment transcription feeds the model at once (seconds).
+DEFAULT_SEGMENT_SECONDS = 15.0
 
 
 def n_fft(sample_rate: int, window_size: float) -> int:
@@ -33,6 +35,26 @@ def freq_bins(sample_rate: int, window_size: float) -> int:
 def num_frames(num_samples: int, hop: int) -> int:
     """Spectrogram width of a centred STFT: 1 + samples // hop."""
     return 1 + num_samples // hop
+
+
+def frames_for_seconds(seconds: float, sample_rate: int, window_stride: float) -> int:
+    """Spectrogram frames of `seconds` of audio: num_frames of round(seconds * sample_rate) samples."""
+    return num_frames(int(round(seconds * sample_rate)), hop_length(sample_rate, window_stride))
+
+
+def seconds_for_frames(frames: int, sample_rate: int, window_stride: float) -> float:
+    """The longest audio whose spectrogram has at most `frames` frames (inverse of frames_for_seconds)."""
+    return (frames - 1) * hop_length(sample_rate, window_stride) / sample_rate
+
+
+def frames_to_seconds(frames: float, window_stride: float) -> float:
+    """Audio time spanned by `frames` spectrogram frames (one hop each); for durations and throughput."""
+    return frames * window_stride
+
+
+def output_frame_seconds(window_stride: float) -> float:
+    """Time covered by one network output frame: the hop times the convolutions' time strides (0.02 s)."""
+    return window_stride * math.prod(stride for _, stride, _ in CONV_TIME)
 
 
 def _conv_out(size: int, kernel: int, stride: int, pad: int) -> int:

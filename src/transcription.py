@@ -164,12 +164,7 @@ class SegmentPredictor:
         """The longest segment the static input holds (None when unbounded)."""
         if not self.frames:
             return None
-        return (self.frames - 1) * shapes.hop_length(spect.sample_rate, spect.window_stride) / spect.sample_rate
-
-
-def seconds_per_output_frame(spect: SpectConfig) -> float:
-    """Time covered by one network output frame: the hop times the convolutions' time strides (0.02 s)."""
-    return spect.window_stride * math.prod(stride for _, stride, _ in shapes.CONV_TIME)
+        return shapes.seconds_for_frames(self.frames, spect.sample_rate, spect.window_stride)
 
 
 def check_segment_seconds(seconds: float) -> None:
@@ -182,7 +177,11 @@ class Transcriber:
     """Segments, predicts and decodes whole files."""
 
     def __init__(
-        self, predictor: SegmentPredictor, decoder: HypothesisDecoder, spect: SpectConfig, segment_seconds: float = 15.0
+        self,
+        predictor: SegmentPredictor,
+        decoder: HypothesisDecoder,
+        spect: SpectConfig,
+        segment_seconds: float = shapes.DEFAULT_SEGMENT_SECONDS,
     ) -> None:
         check_segment_seconds(segment_seconds)
         limit = predictor.max_seconds(spect)
@@ -192,7 +191,7 @@ class Transcriber:
         if segment_seconds <= 1.0:
             raise ValueError(f"segment length must exceed 1 s, got {segment_seconds:.2f} s (the model's input limit)")
         self.predictor, self.decoder, self.spect, self.segment_seconds = predictor, decoder, spect, segment_seconds
-        self.frame_s = seconds_per_output_frame(spect)
+        self.frame_s = shapes.output_frame_seconds(spect.window_stride)
 
     def segments(self, source: AudioSource, name: str | None = None) -> Iterator[Segment]:
         return iter_segments(source, self.spect.sample_rate, self.segment_seconds, name=name)
@@ -447,13 +446,16 @@ def load_segment_predictor(
 
 def add_transcriber_args(parser: argparse.ArgumentParser) -> None:
     """The model and decoder options transcribe.py and serve.py share (argparse)."""
-    from src.beam_decoder import add_decoder_args
+    from src.cli import add_decoder_args
 
     parser.add_argument("--model_path", required=True, help=".ckpt, .mindir or .onnx")
-    parser.add_argument("--segment_seconds", type=float, default=15.0, help="longest piece the model sees at once")
-    parser.add_argument("--frames", type=int, default=0, help="static input frames of an exported model (if unread)")
-    parser.add_argument("--device_target", default="CPU", choices=["CPU", "GPU", "Ascend"])
-    parser.add_argument("--labels_path", default="labels.json")
+    parser.add_argument(
+        "--segment_seconds", type=float, default=None, help="longest piece the model sees at once (default 15)"
+    )
+    parser.add_argument("--frames", type=int, default=None, help="static input frames of an exported model (if unread)")
+    parser.add_argument("--device_target", default=None, choices=["CPU", "GPU", "Ascend"], help="default CPU")
+    parser.add_argument("--labels_path", default=None, help="default labels.json")
+    parser.add_argument("--config", default=None, help="JSON file of config values (same layout as config.json)")
     parser.add_argument("--set", action="append", default=[], metavar="Section.key=value")
     add_decoder_args(parser)
 
@@ -466,20 +468,14 @@ def build_transcriber(args: argparse.Namespace) -> Transcriber:
     Raises:
         FileNotFoundError, ValueError, KeyError, ImportError with a one-line message.
     """
-    from src import config as C
-    from src.beam_decoder import build_decoder, decoder_overrides
-    from src.cli import log_config
+    from src.beam_decoder import build_decoder
+    from src.cli import TRANSCRIBE_FLAGS, build_inference_config, log_config
     from src.text import load_labels
 
-    check_segment_seconds(args.segment_seconds)  # before the model is loaded
-    cfg = C.EvalConfig()
-    C.load_run_model_config(args.model_path, cfg.DataConfig.SpectConfig, cfg.ModelConfig)
-    C.apply_overrides(cfg, decoder_overrides(args) + args.set)
-    spect = cfg.DataConfig.SpectConfig
-    C.validate_spect(spect)
-    C.validate_model(cfg.ModelConfig)
+    cfg = build_inference_config(args, args.model_path, TRANSCRIBE_FLAGS)  # validated before the model is loaded
     log_config(cfg)
-    labels = load_labels(C.resolve_path(args.labels_path))
+    spect, t = cfg.DataConfig.SpectConfig, cfg.TranscribeConfig
+    labels = load_labels(cfg.DataConfig.labels_path)
     decoder = build_decoder(labels, cfg.LMConfig)
-    model = load_segment_predictor(args.model_path, labels, spect, cfg.ModelConfig, args.frames, args.device_target)
-    return Transcriber(model, decoder, spect, args.segment_seconds)
+    model = load_segment_predictor(args.model_path, labels, spect, cfg.ModelConfig, t.frames, cfg.device_target)
+    return Transcriber(model, decoder, spect, t.segment_seconds)

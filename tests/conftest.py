@@ -26,8 +26,13 @@ DIGIT_VOICES = (
     ("en-us+f3", 160, 35),
     ("en-gb-scotland", 150, 55),
 )
-# Tests allowed to skip under DS2_REQUIRE_MINDSPORE=1 (node ids); keep it empty unless a skip is by design.
-ALLOWED_SKIPS: frozenset[str] = frozenset()
+# Tests allowed to skip under DS2_REQUIRE_MINDSPORE=1 (node ids): only skips that are by design.
+ALLOWED_SKIPS: frozenset[str] = frozenset(
+    {
+        "tests/unit/test_atomic.py::test_read_only_directory_is_reported",  # root may write into read-only folders
+        "tests/unit/test_fsdd_tool.py::test_matches_the_shared_copy",  # needs the shared FSDD copy to compare with
+    }
+)
 
 
 def pytest_configure(config):

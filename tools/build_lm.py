@@ -16,7 +16,12 @@ from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+if __package__ in (None, ""):  # run as a script: make the repo root (src/, tools/) importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from src.ngram import build_kneser_ney
+from src.text import load_labels
+from tools.common import REPO_ROOT
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -62,10 +67,6 @@ def source_lines(args: argparse.Namespace) -> tuple[list[str], str]:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere: make `src` importable
-        sys.path.insert(0, str(REPO_ROOT))
-    from src.ngram import build_kneser_ney
-    from src.text import load_labels
 
     if args.order < 1:
         print(f"error: --order must be >= 1, got {args.order}", file=sys.stderr)

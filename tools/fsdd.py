@@ -27,7 +27,6 @@ import re
 import shutil
 import subprocess
 import sys
-import urllib.request
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
@@ -35,11 +34,12 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import soundfile as sf
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-if str(REPO_ROOT) not in sys.path:  # run as `python tools/fsdd.py`: make the repo's `src` importable
-    sys.path.insert(0, str(REPO_ROOT))
+if __package__ in (None, ""):  # run as a script: make the repo root (src/, tools/) importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from src.atomic import atomic_write, write_text  # noqa: E402 - after the path set-up above
+from src.atomic import atomic_write, write_text
+from src.audio import load_audio
+from tools.common import ToolError, check_member_name, download_file
 
 COMMIT = "26eb9aaf76e81b692f806f9140c2d2777410d7a1"
 ARCHIVE_URL = f"https://github.com/Jakobovski/free-spoken-digit-dataset/archive/{COMMIT}.zip"
@@ -96,10 +96,6 @@ def _convert_sox(src: Path, dst: Path) -> None:
 
 
 def _convert_scipy(src: Path, dst: Path) -> None:
-    if str(REPO_ROOT) not in sys.path:
-        sys.path.insert(0, str(REPO_ROOT))
-    from src.audio import load_audio
-
     audio = load_audio(src, SAMPLE_RATE)  # mono float32, polyphase-resampled to 16 kHz
     sf.write(str(dst), np.clip(audio, -1.0, 32767 / 32768), SAMPLE_RATE, subtype="PCM_16", format="WAV")
 
@@ -145,31 +141,17 @@ def manifest_lines(out_dir: Path, names: list[str]) -> tuple[str, str]:
 
 
 def download(url: str, dest: Path) -> Path:
-    """Fetch `url` to `dest` (via dest.part, then renamed); an existing `dest` is reused."""
+    """Fetch `url` to `dest` (tools.common.download_file, one attempt); an existing `dest` is reused."""
     if dest.is_file():
         logger.info("using the archive downloaded before: %s", dest)
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
     logger.info("downloading %s", url)
     try:
-        with urllib.request.urlopen(url, timeout=60) as resp, open(part, "wb") as f:
-            shutil.copyfileobj(resp, f, length=1 << 20)
-    except (OSError, ValueError) as err:  # URLError and HTTPError are OSErrors
-        part.unlink(missing_ok=True)
-        raise RuntimeError(
-            f"download of {url} failed: {err}. Fetch the archive by hand and pass --source-dir (unzipped) instead."
-        ) from err
-    os.replace(part, dest)
+        download_file(url, dest, retries=0)
+    except ToolError as err:
+        dest.with_name(dest.name + ".part").unlink(missing_ok=True)
+        raise RuntimeError(f"{err}. Fetch the archive by hand and pass --source-dir (unzipped) instead.") from err
     return dest
-
-
-def _check_member(name: str, archive: Path) -> PurePosixPath:
-    """Refuse members that would land outside the extraction folder (absolute paths, drive letters, '..')."""
-    path = PurePosixPath(name.replace("\\", "/"))
-    if path.is_absolute() or re.match(r"^[A-Za-z]:", name) or ".." in path.parts:
-        raise ValueError(f"{archive}: refusing unsafe archive member {name!r}")
-    return path
 
 
 def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, out_path: Path) -> None:
@@ -190,7 +172,7 @@ def extract_recordings(archive: Path, dest: Path) -> Path:
     except zipfile.BadZipFile as err:
         raise ValueError(f"{archive} is not a valid zip archive ({err}); delete it and download again") from err
     with zf:
-        members = [(info, _check_member(info.filename, archive)) for info in zf.infolist()]
+        members = [(info, check_member_name(info.filename, archive)) for info in zf.infolist()]
         wanted = [
             (info, path)
             for info, path in members

@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as `python tools/json_to_csv.py`: make the repo's `src` importable
+if __package__ in (None, ""):  # run as a script: make the repo root (src/, tools/) importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from src.atomic import write_text

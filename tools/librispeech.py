@@ -26,8 +26,6 @@ line by line (the lab's json_to_csv.py) and one that parses the whole file both 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import http.client
 import io
 import json
 import logging
@@ -41,19 +39,23 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, as_
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from urllib.error import HTTPError
-from urllib.request import Request, urlopen
 
 import numpy as np
 import soundfile as sf
 from tqdm import tqdm
 
-if __package__ in (None, ""):  # run as `python tools/librispeech.py`: make the repo's `src` importable
+if __package__ in (None, ""):  # run as a script: make the repo root (src/, tools/) importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from src.atomic import write_bytes
 from src.audio import AudioError, audio_duration, resample, to_mono
 from src.text import clean_transcript
+from tools.common import (
+    ToolError,
+    UnsafeArchiveError,
+    check_tar_member,
+    download_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -91,23 +93,10 @@ TARBALL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.tar\.gz")
 UTT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
 TMP_SUFFIX = ".tmp"
 DONE_MARKER = ".done"
-CHUNK_BYTES = 1 << 20
 
 
-class PrepError(RuntimeError):
+class PrepError(ToolError):
     """A preparation step failed; the message names the tarball, member or URL."""
-
-
-class UnsafeArchiveError(PrepError):
-    """A tarball holds a member that could write outside the target (absolute path, `..`, link, device)."""
-
-
-class DownloadError(PrepError):
-    """A download failed for good: HTTP 4xx, wrong size or md5 mismatch."""
-
-
-class IncompleteDownload(ConnectionError):
-    """The connection ended before the whole file arrived; retried with a Range request."""
 
 
 @dataclass(frozen=True)
@@ -204,108 +193,6 @@ def remove_stale_temps(directory: Path) -> int:
     return len(stale)
 
 
-def file_md5(path: Path) -> str:
-    """Hex md5 of a file, read in 1 MiB blocks."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(CHUNK_BYTES), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# ---------------------------------------------------------------------------------------------------- downloading
-
-
-def download_file(
-    url: str, dest: Path, md5: str | None = None, retries: int = 3, timeout: float = 60.0, progress: bool = False
-) -> None:
-    """Fetch `url` into `dest` through `dest.part`, resuming it with Range requests; rename only when verified.
-
-    Raises:
-        DownloadError: HTTP 4xx, too many bytes, too many interruptions, or md5 mismatch (the bad file is removed).
-    """
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
-    for attempt in range(retries + 1):
-        try:
-            _fetch(url, part, timeout, progress)
-            break
-        except (OSError, http.client.HTTPException) as err:
-            if attempt == retries:
-                raise DownloadError(
-                    f"download of {url} failed after {attempt + 1} attempts: {err}; {part} is kept, run again to resume"
-                ) from err
-            logger.warning("download of %s interrupted (%s); resuming", url, err)
-    if md5 is not None:
-        actual = file_md5(part)
-        if actual != md5:
-            part.unlink()
-            raise DownloadError(f"md5 mismatch for {url}: expected {md5}, got {actual}; the download was removed")
-    os.replace(part, dest)
-    logger.info("downloaded %s -> %s", url, dest)
-
-
-def _fetch(url: str, part: Path, timeout: float, progress: bool) -> None:
-    """One attempt: append the missing bytes to `part`; raises IncompleteDownload when the stream ends early."""
-    offset = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
-    try:
-        resp = urlopen(Request(url, headers=headers), timeout=timeout)
-    except HTTPError as err:
-        if err.code == 416 and offset:
-            _handle_unsatisfiable(url, part, offset, err.headers.get("Content-Range", ""))
-            return
-        if 400 <= err.code < 500:
-            raise DownloadError(f"cannot download {url}: HTTP {err.code} {err.reason}") from err
-        raise
-    with resp:
-        offset, total = _response_range(resp, offset, url)
-        bar = tqdm(total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024, disable=not progress)
-        with open(part, "ab" if offset else "wb") as f, bar:
-            bar.set_description(part.name[: -len(".part")])
-            for chunk in iter(lambda: resp.read(CHUNK_BYTES), b""):
-                f.write(chunk)
-                bar.update(len(chunk))
-    _check_size(url, part, total)
-
-
-def _response_range(resp: http.client.HTTPResponse, offset: int, url: str) -> tuple[int, int | None]:
-    """(byte offset the body starts at, expected final file size or None) from the status and headers."""
-    length = resp.headers.get("Content-Length")
-    if resp.status == 206:
-        header = resp.headers.get("Content-Range", "")
-        m = re.fullmatch(r"bytes (\d+)-(\d+)/(\d+|\*)", header.strip())
-        if m is None or int(m[1]) != offset:
-            raise DownloadError(f"{url}: asked for bytes from {offset}, server sent Content-Range {header!r}")
-        if m[3] != "*":
-            return offset, int(m[3])
-        return offset, offset + int(length) if length is not None else None
-    if offset:
-        logger.warning("%s: server ignored the Range request; downloading from the start", url)
-    return 0, int(length) if length is not None else None
-
-
-def _handle_unsatisfiable(url: str, part: Path, offset: int, content_range: str) -> None:
-    """HTTP 416 on resume: the part is complete when its size is the file's size; otherwise start over."""
-    m = re.fullmatch(r"bytes \*/(\d+)", content_range.strip())
-    if m is not None and int(m[1]) == offset:
-        return
-    part.unlink()
-    raise IncompleteDownload(f"{url}: server refused to resume at byte {offset} ({content_range!r}); starting over")
-
-
-def _check_size(url: str, part: Path, total: int | None) -> None:
-    """Compare the part's size with the announced size: short means resume, long means the file is bad."""
-    size = part.stat().st_size
-    if total is None:
-        logger.warning("%s: server sent no Content-Length; size not checked", url)
-    elif size < total:
-        raise IncompleteDownload(f"{url}: connection ended after {size} of {total} bytes")
-    elif size > total:
-        part.unlink()
-        raise DownloadError(f"{url}: got {size} bytes but the server announced {total}; the download was removed")
-
-
 def lab_folder(name: str) -> str:
     """The lab manual's folder for a tarball (`train-clean-100.tar.gz` -> `train`); other names go to `other`."""
     return next((folder for prefix, folder in LAB_FOLDERS if name.startswith(prefix)), "other")
@@ -353,19 +240,6 @@ def locate_tarballs(opts: PrepOptions) -> dict[str, Path]:
 # -------------------------------------------------------------------------------------------------- archive safety
 
 
-def check_member(tar_path: Path, member: tarfile.TarInfo) -> None:
-    """Refuse a member that could write outside the target or is not a plain file or folder."""
-    where = f"unsafe tarball {tar_path}: member {member.name!r}"
-    if member.issym() or member.islnk():
-        raise UnsafeArchiveError(f"{where} is a link to {member.linkname!r}")
-    if not (member.isfile() or member.isdir()):
-        raise UnsafeArchiveError(f"{where} is a device, fifo or other special file")
-    if member.name.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", member.name):
-        raise UnsafeArchiveError(f"{where} has an absolute path")
-    if ".." in re.split(r"[\\/]", member.name):
-        raise UnsafeArchiveError(f"{where} has a '..' path component")
-
-
 def _utt_id(tar_path: Path, where: str, utt: str) -> str:
     """Validate an utterance id: it becomes a file name, so it may hold only letters, digits, '-' and '_'."""
     if not UTT_ID.fullmatch(utt):
@@ -392,7 +266,7 @@ def scan_tarball(tar_path: Path) -> TarIndex:
     index = TarIndex({}, {})
     with _reading(tar_path), tarfile.open(tar_path, "r|*") as tf:
         for member in tf:
-            check_member(tar_path, member)
+            check_tar_member(tar_path, member)
             path = PurePosixPath(member.name)
             if not member.isfile():
                 continue
@@ -743,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         result = prepare(opts)
-    except (PrepError, FileNotFoundError) as err:
+    except (ToolError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print_summary(result)

@@ -4,8 +4,9 @@ Each split becomes `{out}/{split}.tar.gz`, laid out exactly like LibriSpeech:
     LibriSpeech/{split}/{speaker}/{chapter}/{speaker}-{chapter}-{utt:04d}.flac   16 kHz mono 16-bit flac
     LibriSpeech/{split}/{speaker}/{chapter}/{speaker}-{chapter}.trans.txt        `{utt_id} TRANSCRIPT` lines
 Sentences come from a ~50-word vocabulary (a few with apostrophes) and a handful of templates, so a small model can
-learn them and an n-gram LM over them helps. Each speaker has its own espeak-ng voice, pitch and speed. Everything
-follows from --seed: the same seed and espeak-ng version give byte-identical tarballs.
+learn them and an n-gram LM over them helps; `--grammar digits` says two or three digit words instead (the quick
+start's corpus: a 10-word vocabulary learnt within minutes). Each speaker has its own espeak-ng voice, pitch and
+speed. Everything follows from --seed: the same seed and espeak-ng version give byte-identical tarballs.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-if __package__ in (None, ""):  # run as `python tools/make_sample_corpus.py`: make the repo's `src` importable
+if __package__ in (None, ""):  # run as a script: make the repo root (src/, tools/) importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from src.atomic import atomic_write, write_text
@@ -57,6 +58,10 @@ TEMPLATES = (
     "<S> CAN'T <V> THE <A> <N>",
     "MY <N> AND YOUR <N> ARE <A>",
 )
+# The "digits" grammar: two or three spoken digits, a 10-word vocabulary a tiny model learns within minutes.
+DIGIT_SLOTS = {"<D>": ("ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE")}
+DIGIT_TEMPLATES = ("<D> <D>", "<D> <D> <D>")
+GRAMMARS = {"sentences": (SLOTS, TEMPLATES), "digits": (DIGIT_SLOTS, DIGIT_TEMPLATES)}
 ESPEAK_HINT = "install it with `apt-get install espeak-ng` (Debian/Ubuntu) or `brew install espeak-ng` (macOS)"
 
 
@@ -87,20 +92,22 @@ class CorpusItem:
     flac: bytes
 
 
-def vocabulary() -> list[str]:
+def vocabulary(grammar: str = "sentences") -> list[str]:
     """Every word the grammar can produce, sorted."""
-    words = {w for options in SLOTS.values() for phrase in options for w in phrase.split()}
-    words.update(w for t in TEMPLATES for w in t.split() if w not in SLOTS)
+    slots, templates = GRAMMARS[grammar]
+    words = {w for options in slots.values() for phrase in options for w in phrase.split()}
+    words.update(w for t in templates for w in t.split() if w not in slots)
     return sorted(words)
 
 
-def make_sentence(rng: random.Random) -> str:
+def make_sentence(rng: random.Random, grammar: str = "sentences") -> str:
     """One upper-case sentence: a random template with each slot filled by a random word."""
-    return " ".join(rng.choice(SLOTS[tok]) if tok in SLOTS else tok for tok in rng.choice(TEMPLATES).split())
+    slots, templates = GRAMMARS[grammar]
+    return " ".join(rng.choice(slots[tok]) if tok in slots else tok for tok in rng.choice(templates).split())
 
 
-def plan_split(split: str, n: int, seed: int) -> list[Utterance]:
-    """The utterances of one split, a pure function of (split, n, seed).
+def plan_split(split: str, n: int, seed: int, grammar: str = "sentences") -> list[Utterance]:
+    """The utterances of one split, a pure function of (split, n, seed, grammar).
 
     Speakers (4 in train-* splits, 2 elsewhere) get ids derived from the split name, so splits do not share
     speakers; each speaker has one chapter, one voice, one pitch and a base speed that varies a little per utterance.
@@ -115,7 +122,8 @@ def plan_split(split: str, n: int, seed: int) -> list[Utterance]:
     for i in range(n):
         speaker, voice, pitch, speed = speakers[i % n_speakers]
         speed += rng.choice((-10, 0, 10))
-        plan.append(Utterance(speaker, speaker * 10 + 1, i // n_speakers, make_sentence(rng), voice, speed, pitch))
+        text = make_sentence(rng, grammar)
+        plan.append(Utterance(speaker, speaker * 10 + 1, i // n_speakers, text, voice, speed, pitch))
     return plan
 
 
@@ -222,11 +230,13 @@ def write_librispeech_tarball(path: Path, split: str, items: Sequence[CorpusItem
     atomic_write(path, produce)
 
 
-def build_corpus(out_dir: Path, counts: dict[str, int], seed: int, num_workers: int) -> dict[str, list[Utterance]]:
+def build_corpus(
+    out_dir: Path, counts: dict[str, int], seed: int, num_workers: int, grammar: str = "sentences"
+) -> dict[str, list[Utterance]]:
     """Synthesize every split in `counts` (split -> utterances) and write `{out_dir}/{split}.tar.gz`."""
     find_espeak()  # fail before starting workers
     out_dir.mkdir(parents=True, exist_ok=True)
-    plans = {split: plan_split(split, n, seed) for split, n in counts.items()}
+    plans = {split: plan_split(split, n, seed, grammar) for split, n in counts.items()}
     with multiprocessing.Pool(num_workers) as pool:
         for split, plan in plans.items():
             items = pool.map(render_item, plan, chunksize=4)
@@ -243,6 +253,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--eval-utterances", type=int, default=10, help="per other split")
     p.add_argument("--utterances", type=int, help="per split, overriding the two above")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--grammar", choices=sorted(GRAMMARS), default="sentences", help="sentences (~50 words) or digits")
     p.add_argument("--num-workers", type=int, default=os.cpu_count() or 1)
     p.add_argument("--sentences-out", type=Path, help="also write the sentences of --sentences-split here")
     p.add_argument("--sentences-split", help="split whose sentences --sentences-out gets (default: the first)")
@@ -265,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in args.splits
     }
     try:
-        plans = build_corpus(args.out_dir, counts, args.seed, args.num_workers)
+        plans = build_corpus(args.out_dir, counts, args.seed, args.num_workers, args.grammar)
     except (FileNotFoundError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -3,7 +3,9 @@
 Usage:
     python tools/plot_curves.py RUN_DIR [--out PNG]
     python tools/plot_curves.py RUN_DIR --compare no_aug=runs/base aug=runs/aug [--out PNG]
+    python tools/plot_curves.py RUN_DIR --summary
 
+With --summary: also print one line of what the run reached (loss per frame first -> last, last validation).
 Without --compare: loss per step and WER/CER per epoch of RUN_DIR (default RUN_DIR/curves.png).
 With --compare: RUN_DIR (named after its folder) and each NAME=DIR run side by side, loss and WER against
 wall time (default RUN_DIR/comparison.png).
@@ -15,7 +17,10 @@ import argparse
 import sys
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+if __package__ in (None, ""):  # run as a script: make the repo root (src/, tools/) importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from src.curves import plot_comparison, plot_curves, summarize_run
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -25,6 +30,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--compare", nargs="+", default=[], metavar="NAME=DIR", help="other runs to draw next to RUN_DIR"
     )
+    parser.add_argument("--summary", action="store_true", help="also print what the run reached")
     return parser.parse_args(argv)
 
 
@@ -43,9 +49,6 @@ def parse_compare(items: list[str]) -> dict[str, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere: make `src` importable
-        sys.path.insert(0, str(REPO_ROOT))
-    from src.curves import plot_comparison, plot_curves
 
     try:
         if args.compare:
@@ -59,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"wrote {out}")
+    if args.summary:
+        print(f"reached: {summarize_run(args.run_dir)}")
     return 0
 
 

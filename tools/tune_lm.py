@@ -12,9 +12,18 @@ import csv
 import io
 import os
 import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+import numpy as np
+
+if __package__ in (None, ""):  # run as a script: make the repo root (src/, tools/) importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from deepspeech_pytorch.decoder import Decoder
+from src.cli import add_common_args, build_eval_config
+from src.evaluation import EvalResult, score
 
 
 def float_list(text: str) -> list[float]:
@@ -28,10 +37,6 @@ def float_list(text: str) -> list[float]:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    if str(REPO_ROOT) not in sys.path:  # run as a script from anywhere: make `src` importable
-        sys.path.insert(0, str(REPO_ROOT))
-    from src.cli import add_common_args
-
     parser = argparse.ArgumentParser(description="Tune the LM weight alpha and word bonus beta on a dev set")
     parser.add_argument("--pretrain_ckpt", required=True, help="checkpoint (config.json of its run next to it)")
     parser.add_argument("--dev_manifest", required=True, help="manifest to tune on (never the test set)")
@@ -44,10 +49,41 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+@dataclass
+class GridPoint:
+    alpha: float
+    beta: float
+    result: EvalResult
+
+
+def grid_search(
+    decoder,
+    posteriors: Sequence[np.ndarray],
+    references: Sequence[str],
+    alphas: Sequence[float],
+    betas: Sequence[float],
+) -> list[GridPoint]:
+    """Decode cached posteriors (each (T', C), valid frames) for every (alpha, beta) and score them.
+
+    Args:
+        decoder: a BeamCTCDecoder with a language model (its weights are reset for every pair).
+    """
+    if len(posteriors) != len(references):
+        raise ValueError(f"{len(posteriors)} posteriors but {len(references)} references")
+    metric = Decoder(decoder.labels)
+    points = []
+    for alpha in alphas:
+        for beta in betas:
+            decoder.set_weights(alpha, beta)
+            result = EvalResult()
+            for i, (probs, ref) in enumerate(zip(posteriors, references)):
+                result.utterances.append(score(metric, ref, decoder.hypothesis(probs).text, str(i)))
+            points.append(GridPoint(alpha, beta, result))
+    return points
+
+
 def cache_posteriors(predict, dataset) -> tuple[list, list[str]]:
     """Run every utterance through `predict` once: posteriors (T', C) of the valid frames and references."""
-    import numpy as np
-
     posteriors, references = [], []
     for _, batch in dataset.iterate(0):
         probs, lengths = predict(batch.features, batch.lengths)
@@ -60,17 +96,14 @@ def cache_posteriors(predict, dataset) -> tuple[list, list[str]]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("GLOG_v", "3")
-    from src.beam_decoder import BeamCTCDecoder, grid_search
-    from src.cli import build_eval_config
+    from src.beam_decoder import BeamCTCDecoder
     from src.dataset import create_eval_dataset
     from src.inference import cell_predict_fn, load_predictor
     from src.runtime import set_context, setup_logging
     from src.text import load_labels
 
     setup_logging()
-    args.test_manifest = args.dev_manifest
-    overrides = ["LMConfig.decoder_type=beam", f"LMConfig.lm_path={args.lm_path}"]
-    args.set = overrides + ([f"LMConfig.beam_width={args.beam_width}"] if args.beam_width else []) + args.set
+    args.test_manifest = args.dev_manifest  # --lm_path and --beam_width are the decoder flags: LMConfig, beam
     cfg = build_eval_config(args, args.pretrain_ckpt)
     set_context(cfg.device_target, args.device_id)
     d = cfg.DataConfig

@@ -88,7 +88,7 @@ def tiny_model(tmp_path_factory, labels) -> Path:
     import mindspore as ms
 
     from src import config as C
-    from src.trainer import build_network
+    from src.deepspeech2 import build_network
 
     folder = tmp_path_factory.mktemp("tiny_run")
     cfg = C.TrainConfig(ModelConfig=C.ModelConfig(hidden_size=32, hidden_layers=1))

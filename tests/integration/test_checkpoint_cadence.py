@@ -132,3 +132,32 @@ def test_lab_lines_are_written_bare_other_lines_timestamped(tmp_path):
     first, second = log.read_text().splitlines()
     assert first == "epoch: 1 step: 5, loss is 1.5"
     assert second.endswith("INFO saved checkpoint y") and second[:4].isdigit()
+
+
+def test_the_writer_thread_yields_the_cpu_to_training(labels, tmp_path, monkeypatch):
+    import os
+
+    from src import callback
+
+    seen = []
+    real_save = callback.save_atomic
+
+    def recording_save(*args, **kwargs):
+        seen.append((threading.get_native_id(), os.getpriority(os.PRIO_PROCESS, threading.get_native_id())))
+        return real_save(*args, **kwargs)
+
+    monkeypatch.setattr(callback, "save_atomic", recording_save)
+    saver = callback.CheckpointSaver(tmp_path, "DeepSpeech", 2, every_steps=1)
+    assert saver.save_in_background(small_cell(labels), 0, 0, 1)
+    saver.close()
+    (writer, niceness), main = seen[0], os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert writer != threading.get_native_id() and niceness == min(19, main + 10)
+
+
+def test_background_off_writes_in_the_step_loop(labels, tmp_path):
+    from src.callback import CheckpointSaver
+
+    saver = CheckpointSaver(tmp_path, "DeepSpeech", 2, every_steps=5, background=False)
+    saver.save_periodic(small_cell(labels), 0, 4, 5)
+    assert not saver.busy() and saver.written == [tmp_path / "DeepSpeech-1_5.ckpt"]
+    assert (tmp_path / "DeepSpeech-1_5.ckpt").is_file() and not saver.due(6)

@@ -29,14 +29,15 @@ def reference_weights(manifest: Path, labels: list[str]) -> dict[str, np.ndarray
 
     from src import config as C
     from src.dataset import create_dataset
-    from src.deepspeech2 import NetWithLossClass
+    from src.deepspeech2 import NetWithLossClass, build_network
     from src.train_step import build_optimizer, set_learning_rate
-    from src.trainer import build_network
 
     np.random.seed(1)
     ms.set_seed(1)
     spect, model = C.SpectConfig(), C.ModelConfig(hidden_size=HIDDEN, hidden_layers=1)
-    shards = [create_dataset(str(manifest), labels, spect, BATCH, True, rank=r, world=2) for r in (0, 1)]
+    shards = [
+        create_dataset(str(manifest), labels, spect, batch_size=BATCH, training=True, rank=r, world=2) for r in (0, 1)
+    ]
     net = build_network(labels, spect, model)
     opt = build_optimizer(net, 3e-4, (0.9, 0.999), 1e-8, 1e-5)
     loss_cell = NetWithLossClass(net, 28)

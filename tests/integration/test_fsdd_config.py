@@ -60,14 +60,13 @@ def test_network_takes_the_configs_features_and_eval_rebuilds_it(tmp_path: Path)
     from src import config as C
     from src import shapes
     from src.dataset import create_dataset
-    from src.deepspeech2 import PredictWithSoftmax
+    from src.deepspeech2 import PredictWithSoftmax, build_network
     from src.text import load_labels
-    from src.trainer import build_network
 
     cfg = load_config(write_clip(tmp_path))
     spect, model = cfg.DataConfig.SpectConfig, cfg.ModelConfig
     labels = load_labels(cfg.DataConfig.labels_path)
-    data = create_dataset(cfg.DataConfig.train_manifest, labels, spect, 1, False)
+    data = create_dataset(cfg.DataConfig.train_manifest, labels, spect, batch_size=1, training=False)
     _, batch = next(iter(data.iterate(0)))
     features, lengths, _, _ = batch.arrays()
     assert features.shape[2] == shapes.freq_bins(spect.sample_rate, spect.window_size) == 81  # 8 kHz front end

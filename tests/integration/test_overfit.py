@@ -41,7 +41,7 @@ def test_tiny_config_overfits_ten_clips(spoken_digits, digit_manifest, tmp_path,
     trainer = Trainer(cfg)
     summary = trainer.run()
     assert summary.steps == 200 and summary.skipped_steps == 0
-    data = create_dataset(str(manifest), labels, cfg.DataConfig.SpectConfig, 10, False)
+    data = create_dataset(str(manifest), labels, cfg.DataConfig.SpectConfig, batch_size=10, training=False)
     trainer.net.set_train(False)
     result = evaluate_network(trainer.net, data, labels)
     assert result.count == 10

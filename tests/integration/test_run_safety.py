@@ -75,9 +75,8 @@ def run_template(tmp_path_factory, labels, corpus) -> Path:
     from src import config as C
     from src.callback import CheckpointSaver
     from src.checkpoint import save_atomic
-    from src.deepspeech2 import NetWithLossClass
+    from src.deepspeech2 import NetWithLossClass, build_network
     from src.train_step import TrainOneStep, build_optimizer
-    from src.trainer import build_network
 
     folder = tmp_path_factory.mktemp("run")
     cfg = C.TrainConfig(ModelConfig=C.ModelConfig(hidden_size=32, hidden_layers=1))
@@ -195,7 +194,7 @@ def test_bit_flipped_checkpoint_is_refused_by_every_reader(run_dir, corpus, tmp_
     monkeypatch.chdir(tmp_path)
     runs = {
         "eval": ["--pretrain_ckpt", str(ckpt), "--test_manifest", str(corpus / "m.csv")],
-        "export": ["--pre_trained_model_path", str(ckpt), "--file_name", str(tmp_path / "x"), "--max_duration", "3"],
+        "export": ["--pre_trained_model_path", str(ckpt), "--file_name", str(tmp_path / "x"), "--input_seconds", "3"],
         "train": ["--resume", str(ckpt)],
     }
     for name, argv in runs.items():
@@ -212,7 +211,7 @@ def test_checkpoints_without_crc_still_load(run_template, labels, tmp_path):
     """Model-zoo checkpoints carry no CRC: they load as before (and ours load in MindSpore's plain loader)."""
     from src import config as C
     from src.checkpoint import has_crc, load_network_weights, load_param_dict
-    from src.trainer import build_network
+    from src.deepspeech2 import build_network
 
     params = ms.load_checkpoint(str(run_template / "DeepSpeech-best.ckpt"))  # plain loader reads a CRC'd file
     plain = tmp_path / "zoo.ckpt"
@@ -227,7 +226,7 @@ def test_save_keeps_a_checkpoint_that_cannot_be_read_back(labels, tmp_path, monk
     from src import checkpoint
     from src import config as C
     from src.checkpoint import load_param_dict, save_atomic
-    from src.trainer import build_network
+    from src.deepspeech2 import build_network
 
     net = build_network(labels, C.SpectConfig(), C.ModelConfig(hidden_size=8, hidden_layers=1))
 
@@ -252,7 +251,7 @@ def test_save_keeps_a_checkpoint_that_cannot_be_read_back(labels, tmp_path, monk
 def test_save_discards_a_file_proven_bad_by_its_crc(labels, tmp_path, monkeypatch):
     from src import config as C
     from src.checkpoint import CheckpointError, save_atomic
-    from src.trainer import build_network
+    from src.deepspeech2 import build_network
 
     net = build_network(labels, C.SpectConfig(), C.ModelConfig(hidden_size=8, hidden_layers=1))
     (tmp_path / "m.ckpt").write_text("previous")
@@ -299,9 +298,9 @@ def test_eval_prints_the_summary_even_when_results_cannot_be_written(run_dir, co
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [
-        ("--batch_size", "0", "--batch_size must be at least 1, got 0"),
-        ("--max_duration", "0", "--max_duration must be a finite number of seconds above 1"),
-        ("--max_duration", "nan", "--max_duration must be a finite number of seconds above 1"),
+        ("--batch_size", "0", "ExportConfig.batch_size must be at least 1, got 0"),
+        ("--input_seconds", "0", "ExportConfig.input_seconds must be a finite number of seconds above 1"),
+        ("--input_seconds", "nan", "ExportConfig.input_seconds must be a finite number of seconds above 1"),
     ],
 )
 def test_export_refuses_impossible_shapes_before_compiling(

@@ -20,9 +20,8 @@ def project_step(labels):
     from mindspore import Tensor
 
     from src import config as C
-    from src.deepspeech2 import NetWithLossClass
+    from src.deepspeech2 import NetWithLossClass, build_network
     from src.train_step import TrainOneStep, build_optimizer
-    from src.trainer import build_network
 
     cfg = C.TrainConfig(ModelConfig=C.ModelConfig(hidden_size=HIDDEN, hidden_layers=LAYERS))
     ms.set_seed(5)

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.mindspore  # ~15 s on 2 cores
 def run_dir(tmp_path_factory, labels):
     """A checkpoint of a random hidden-16, 1-layer network with its run's config.json next to it."""
     from src import config as C
-    from src.trainer import build_network
+    from src.deepspeech2 import build_network
 
     folder = tmp_path_factory.mktemp("run")
     cfg = C.TrainConfig(ModelConfig=C.ModelConfig(hidden_size=16, hidden_layers=1))
@@ -51,7 +51,7 @@ def test_checkpoint_mindir_and_onnx_agree(run_dir, audio_dir, tmp_path) -> None:
         name = str(run_dir / f"tiny_{fmt.lower()}")
         assert (
             export.main(
-                ["--pre_trained_model_path", ckpt, "--file_format", fmt, "--file_name", name, "--max_duration", "3"]
+                ["--pre_trained_model_path", ckpt, "--file_format", fmt, "--file_name", name, "--input_seconds", "3"]
             )
             == 0
         )

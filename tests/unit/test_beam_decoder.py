@@ -1,5 +1,6 @@
-"""src/beam_decoder.py without MindSpore: greedy word spans, pruning, beam search with and without an n-gram LM on
-hand-made CTC posteriors, LM loading errors, the decoding flags, and the alpha/beta grid search."""
+"""src/beam_decoder.py, src/greedydecoder.py and src/language_model.py without MindSpore: greedy word spans, pruning,
+beam search with and without an n-gram LM on hand-made CTC posteriors, LM loading errors, the decoding flags
+(src/cli.py), and the alpha/beta grid search (tools/tune_lm.py)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,13 @@ import numpy as np
 import pytest
 
 from src import beam_decoder as bd
+from src import cli
+from src import greedydecoder as gd
+from src import language_model as lm
 from src.config import LMConfig
 from src.greedydecoder import MSGreedyDecoder
 from src.ngram import build_kneser_ney
+from tools.tune_lm import grid_search
 
 pytest.importorskip("pyctcdecode")
 
@@ -44,22 +49,22 @@ def lm_path(tmp_path_factory) -> str:
 def test_greedy_word_spans_from_a_hand_made_alignment(labels) -> None:
     # frames: H H _ I _ ' ' ' ' Y O O U _ -> "HI YOU"
     seq = ["H", "H", "_", "I", "_", " ", " ", "Y", "O", "O", "U", "_"]
-    hyp = bd.greedy_hypothesis(posterior(labels, [{c: 0.99} for c in seq]), labels)
+    hyp = gd.greedy_hypothesis(posterior(labels, [{c: 0.99} for c in seq]), labels)
     assert hyp.text == "HI YOU"
-    assert hyp.words == [bd.WordSpan("HI", 0, 4), bd.WordSpan("YOU", 7, 11)]
+    assert hyp.words == [gd.WordSpan("HI", 0, 4), gd.WordSpan("YOU", 7, 11)]
 
 
 def test_greedy_repeats_need_a_blank_and_empty_input_is_empty(labels) -> None:
-    hyp = bd.greedy_hypothesis(posterior(labels, [{c: 0.99} for c in "LL_L_ "]), labels)
-    assert hyp.text == "LL" and hyp.words == [bd.WordSpan("LL", 0, 4)]
-    assert bd.greedy_hypothesis(np.zeros((0, len(labels)), np.float32), labels) == bd.Hypothesis("", [])
+    hyp = gd.greedy_hypothesis(posterior(labels, [{c: 0.99} for c in "LL_L_ "]), labels)
+    assert hyp.text == "LL" and hyp.words == [gd.WordSpan("LL", 0, 4)]
+    assert gd.greedy_hypothesis(np.zeros((0, len(labels)), np.float32), labels) == gd.Hypothesis("", [])
 
 
 def test_greedy_decode_fn_matches_eval_decoder(labels) -> None:
     rng = np.random.default_rng(0)
     probs = rng.dirichlet(np.full(len(labels), 0.3), size=(3, 20)).astype(np.float32)
     lengths = np.array([20, 13, 1])
-    decoder = bd.GreedyCTCDecoder(labels)
+    decoder = gd.GreedyCTCDecoder(labels)
     assert decoder(probs, lengths) == MSGreedyDecoder(labels, blank_index=len(labels) - 1).decode(probs, lengths)[0]
     for p, n in zip(probs, lengths):
         assert decoder.hypothesis(p[:n]).text.split() == decoder(p[None, :n], np.array([n]))[0].split()
@@ -86,13 +91,13 @@ def test_lm_fixes_what_greedy_gets_wrong(labels, lm_path: str, backend: str) -> 
     if backend == "kenlm":
         pytest.importorskip("kenlm")
     probs = ambiguous(labels)
-    assert bd.greedy_hypothesis(probs, labels).text == "THE KAT"
+    assert gd.greedy_hypothesis(probs, labels).text == "THE KAT"
     no_lm = bd.build_decoder(labels, LMConfig(decoder_type="beam", beam_width=16))
     assert no_lm.hypothesis(probs).text == "THE KAT"
     cfg = LMConfig(decoder_type="beam", lm_path=lm_path, alpha=0.5, beta=1.0, beam_width=16)
     hyp = bd.BeamCTCDecoder(labels, cfg, backend=backend).hypothesis(probs)
     assert hyp.text == "THE CAT"
-    assert hyp.words == [bd.WordSpan("THE", 0, 4), bd.WordSpan("CAT", 5, 9)]
+    assert hyp.words == [gd.WordSpan("THE", 0, 4), gd.WordSpan("CAT", 5, 9)]
 
 
 def test_set_weights_turns_the_lm_off_and_on(labels, lm_path: str) -> None:
@@ -107,11 +112,11 @@ def test_set_weights_turns_the_lm_off_and_on(labels, lm_path: str) -> None:
 
 def test_grid_search_scores_every_pair(labels, lm_path: str) -> None:
     decoder = bd.BeamCTCDecoder(labels, LMConfig(decoder_type="beam", lm_path=lm_path, beam_width=16), "python")
-    points = bd.grid_search(decoder, [ambiguous(labels)], ["THE CAT"], [0.0, 0.5], [1.0, 2.0])
+    points = grid_search(decoder, [ambiguous(labels)], ["THE CAT"], [0.0, 0.5], [1.0, 2.0])
     assert [(p.alpha, p.beta) for p in points] == [(0.0, 1.0), (0.0, 2.0), (0.5, 1.0), (0.5, 2.0)]
     assert [p.result.wer for p in points] == [0.5, 0.5, 0.0, 0.0]
     with pytest.raises(ValueError, match="references"):
-        bd.grid_search(decoder, [], ["X"], [0.0], [0.0])
+        grid_search(decoder, [], ["X"], [0.0], [0.0])
 
 
 @pytest.mark.parametrize(
@@ -131,38 +136,37 @@ def test_bad_lm_config_is_rejected(labels, cfg: LMConfig, error: type, message: 
 
 def test_kenlm_binary_without_kenlm_says_what_to_do(tmp_path, monkeypatch) -> None:
     path = tmp_path / "lm.binary"
-    path.write_bytes(bd.KENLM_MAGIC + b"http://kheafield.com/code search version 5\0")
+    path.write_bytes(lm.KENLM_MAGIC + b"http://kheafield.com/code search version 5\0")
     monkeypatch.setitem(sys.modules, "kenlm", None)  # import kenlm -> ImportError
     with pytest.raises(ImportError, match="pip install kenlm"):
-        bd.load_scorer(path)
+        lm.load_scorer(path)
     with pytest.raises(ValueError, match="ARPA files only"):
-        bd.load_scorer(path, backend="python")
+        lm.load_scorer(path, backend="python")
 
 
 def test_arpa_falls_back_to_python_without_kenlm(lm_path: str, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "kenlm", None)
-    scorer, unigrams = bd.load_scorer(lm_path)
+    scorer, unigrams = lm.load_scorer(lm_path)
     assert type(scorer).__name__ == "ArpaModel" and "CAT" in unigrams
 
 
 def test_flags_become_overrides_and_an_lm_implies_beam() -> None:
     parser = argparse.ArgumentParser()
-    bd.add_decoder_args(parser)
+    cli.add_decoder_args(parser)
     args = parser.parse_args(["--lm_path", "x.arpa", "--alpha", "0.7", "--beam_width", "8"])
-    assert bd.decoder_overrides(args) == [
+    assert cli.decoder_overrides(args) == [
         "LMConfig.lm_path=x.arpa",
         "LMConfig.alpha=0.7",
         "LMConfig.beam_width=8",
         "LMConfig.decoder_type=beam",
     ]
-    assert bd.decoder_overrides(parser.parse_args([])) == []
+    assert cli.decoder_overrides(parser.parse_args([])) == []
 
 
 def test_eval_maps_its_flags_onto_lmconfig() -> None:
-    from src import config as C
 
     eval_script = importlib.import_module("eval")
-    args = eval_script.parse_args(["--pretrain_ckpt", "x.ckpt", "--decoder", "beam", "--beta", "1.5"])
-    args.set.append("LMConfig.beta=2.0")  # an explicit --set wins over the shorthand
-    cfg = C.apply_overrides(C.EvalConfig(), args.set)
+    argv = ["--pretrain_ckpt", "x.ckpt", "--decoder", "beam", "--beta", "1.5", "--set", "LMConfig.beta=2.0"]
+    args = eval_script.parse_args(argv)  # an explicit --set wins over the shorthand
+    cfg = cli.build_config(args, cli.EVAL_FLAGS, "x.ckpt")
     assert (cfg.LMConfig.decoder_type, cfg.LMConfig.beta) == ("beam", 2.0)

@@ -7,7 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from src.curves import CurveLogger, plot_comparison, plot_curves, read_curve, smooth_ema
+from src.curves import (
+    CurveLogger,
+    loss_per_frame,
+    plot_comparison,
+    plot_curves,
+    read_curve,
+    smooth_ema,
+    summarize_run,
+)
 from tools.plot_curves import main as plot_main
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -39,7 +47,7 @@ def test_rows_round_trip(tmp_path: Path) -> None:
     log.log_eval(1, 2, wer=87.5, cer=40.125, loss=50.0, wall_s=3.0)
     log.log_eval(2, 4, wer=80.0, cer=30.0, wall_s=4.0)
     lines = (tmp_path / "run" / "train_curve.csv").read_text().splitlines()
-    assert lines == ["step,epoch,loss,lr,wall_s", "1,1,123.45679,0.0003,1.500", "2,1,99.5,0.00025,2.250"]
+    assert lines == ["step,epoch,loss,lr,wall_s,frames", "1,1,123.45679,0.0003,1.500,", "2,1,99.5,0.00025,2.250,"]
     val_lines = (tmp_path / "run" / "val_curve.csv").read_text().splitlines()
     assert val_lines == ["epoch,step,wall_s,loss,wer,cer", "1,2,3.000,50,87.5,40.125", "2,4,4.000,,80,30"]
     train = read_curve(tmp_path / "run" / "train_curve.csv")
@@ -70,6 +78,20 @@ def test_truncated_last_row_is_skipped_and_next_row_starts_clean(tmp_path: Path)
     CurveLogger(run).log_step(3, 1, 8.0, 1e-3, wall_s=3.0)
     train = read_curve(run / "train_curve.csv")
     np.testing.assert_array_equal(train["step"], [1, 3])
+
+
+def test_loss_per_frame_falls_where_the_per_clip_loss_rises(tmp_path: Path) -> None:
+    """SortaGrad: longer clips later make the per-clip loss rise while the per-frame loss falls."""
+    log = CurveLogger(tmp_path)
+    for step, (loss, frames) in enumerate([(100.0, 50.0), (120.0, 80.0), (150.0, 150.0)], start=1):
+        log.log_step(step, 1, loss, 1e-3, wall_s=float(step), frames=frames)
+    log.log_eval(1, 3, wer=80.0, cer=45.5, wall_s=4.0)
+    per_frame, label = loss_per_frame(read_curve(tmp_path / "train_curve.csv"))
+    np.testing.assert_allclose(per_frame, [2.0, 1.5, 1.0])
+    assert label == "CTC loss per output frame"
+    summary = summarize_run(tmp_path)
+    assert summary.startswith("3 steps: ctc loss per output frame 2.000 -> 1.000")
+    assert "WER 80.0% CER 45.5%" in summary
 
 
 def test_wrong_header_is_rejected(tmp_path: Path) -> None:

@@ -170,3 +170,15 @@ def test_features_equal_librosa_stft(window: str, samples: int) -> None:
             librosa.stft(audio.astype(np.float64), n_fft=320, hop_length=HOP, window=window, pad_mode="reflect")
         )
         np.testing.assert_allclose(ours, normalize(np.log1p(centred).astype(np.float32)), atol=1e-5, rtol=0)
+
+
+def test_seconds_and_frames_round_trip() -> None:
+    assert shapes.frames_for_seconds(15.0, SR, 0.01) == 1501  # export's default static input
+    assert shapes.frames_for_seconds(2.3, SR, 0.01) == 1 + 36800 // HOP  # rounded, not truncated, samples
+    assert shapes.seconds_for_frames(1501, SR, 0.01) == 15.0
+    for frames in (64, 100, 1501):
+        seconds = shapes.seconds_for_frames(frames, SR, 0.01)
+        assert shapes.frames_for_seconds(seconds, SR, 0.01) == frames
+    assert shapes.frames_to_seconds(250, 0.01) == pytest.approx(2.5)
+    assert shapes.output_frame_seconds(0.01) == pytest.approx(0.02)
+    assert shapes.frames_for_seconds(1.0, 8000, 0.01) == 101  # 8 kHz: hop 80

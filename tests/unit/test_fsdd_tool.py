@@ -1,4 +1,5 @@
-"""tools/fsdd.py on a tiny fake FSDD (12 shared files taken back to 8 kHz): layout, split, formats, re-runs."""
+"""tools/fsdd.py on a tiny fake FSDD (12 digit words spoken by espeak-ng at 8 kHz): layout, split, formats, re-runs;
+and, where the shared FSDD copy exists, byte-identical manifest lines against it."""
 
 from __future__ import annotations
 
@@ -23,19 +24,36 @@ TEST_NAMES = set(NAMES[:6])
 WORDS = ["ZERO", "ONE", "TWO", "THREE", "FOUR", "FIVE", "SIX", "SEVEN", "EIGHT", "NINE"]
 RESAMPLERS = ["scipy", pytest.param("sox", marks=pytest.mark.skipif(not shutil.which("sox"), reason="no sox"))]
 
-pytestmark = pytest.mark.skipif(not SHARED.is_dir(), reason="shared FSDD copy not available")
+VOICES = {"george": "en-us", "jackson": "en-gb", "lucas": "en+m3", "nicolas": "en+f2", "theo": "en-us+f3"}
+VOICES["yweweler"] = "en-gb-scotland"
+NEEDS_SHARED = pytest.mark.skipif(not SHARED.is_dir(), reason="shared FSDD copy not available")
+
+
+def make_repo(root: Path, from_shared: bool) -> Path:
+    """A fake FSDD checkout: repo/recordings/NAME.wav at 8 kHz mono 16-bit, plus an unrelated README.
+
+    The recordings are the shared copy's clips taken back to 8 kHz (from_shared) or the digit words spoken by
+    espeak-ng, one voice per speaker name.
+    """
+    from src.audio import resample
+    from tools.make_sample_corpus import synthesize
+
+    repo = root / "repo"
+    (repo / "recordings").mkdir(parents=True)
+    (repo / "README.md").write_text("fake FSDD\n")
+    for name in NAMES:
+        digit, speaker, _ = name.split("_")
+        if from_shared:
+            audio = load_audio(SHARED / "wav" / f"{name}.wav", 8000)
+        else:
+            audio = resample(synthesize(WORDS[int(digit)].lower(), VOICES[speaker], 160, 50), 16000, 8000)
+        sf.write(repo / "recordings" / f"{name}.wav", np.clip(audio, -1, 0.99), 8000, subtype="PCM_16")
+    return repo
 
 
 @pytest.fixture(scope="module")
 def fake_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fake FSDD checkout: repo/recordings/NAME.wav at 8 kHz mono 16-bit, plus an unrelated README."""
-    repo = tmp_path_factory.mktemp("fsdd_src") / "repo"
-    (repo / "recordings").mkdir(parents=True)
-    (repo / "README.md").write_text("fake FSDD\n")
-    for name in NAMES:
-        audio = load_audio(SHARED / "wav" / f"{name}.wav", 8000)
-        sf.write(repo / "recordings" / f"{name}.wav", np.clip(audio, -1, 0.99), 8000, subtype="PCM_16")
-    return repo
+    return make_repo(tmp_path_factory.mktemp("fsdd_src"), from_shared=False)
 
 
 def shared_lines(name: str) -> dict[str, str]:
@@ -61,30 +79,31 @@ def check_wavs(out: Path, repo: Path) -> None:
         info = sf.info(str(out / "wav" / f"{name}.wav"))
         assert (info.samplerate, info.channels, info.subtype, info.format) == (16000, 1, "PCM_16", "WAV")
         assert info.frames == 2 * sf.info(str(repo / "recordings" / f"{name}.wav")).frames
-        assert (out / "txt" / f"{name}.txt").read_text() == (SHARED / "txt" / f"{name}.txt").read_text()
         assert (out / "txt" / f"{name}.txt").read_text() == WORDS[int(name[0])] + "\n"
 
 
-def check_manifests(out: Path) -> None:
+def check_manifests(out: Path, against_shared: bool = False) -> None:
     for split in ("train", "test"):
         csv_lines = (out / f"{split}.csv").read_text().splitlines()
         json_rows = [json.loads(line) for line in (out / f"{split}.json").read_text().splitlines()]
         names = [line.split(",")[0][4:-4] for line in csv_lines]
         assert set(names) == (TEST_NAMES if split == "test" else set(NAMES) - TEST_NAMES)
         assert [r["audio_filepath"][4:-4] for r in json_rows] == names  # same order in both manifests
-        # line formats: each CSV line is byte-identical to the shared copy's; JSON has the same keys and text
-        reference = shared_lines(f"{split}.csv")
-        assert all(line == reference[n] for line, n in zip(csv_lines, names))
-        ref_json = shared_json(split)
+        assert csv_lines == [f"wav/{n}.wav,txt/{n}.txt" for n in names]
         json_lines = (out / f"{split}.json").read_text().splitlines()
         for name, line, row in zip(names, json_lines, json_rows):
-            ref = ref_json[name]
-            assert list(row) == list(ref) == ["audio_filepath", "text", "duration"]
-            assert row["text"] == ref["text"] and row["audio_filepath"] == ref["audio_filepath"]
+            assert list(row) == ["audio_filepath", "text", "duration"]
+            assert row["text"] == WORDS[int(name[0])] and row["audio_filepath"] == f"wav/{name}.wav"
             frames = sf.info(str(out / row["audio_filepath"])).frames
             assert row["duration"] == round(frames / 16000, 4)
-            assert abs(row["duration"] - ref["duration"]) <= 2e-4  # at most one 16 kHz sample from the 8k trip
             assert line == json.dumps(row)  # ", " and ": " separators, as in the shared copy
+        if against_shared:  # each CSV line is byte-identical to the shared copy's; JSON has the same keys and text
+            reference, ref_json = shared_lines(f"{split}.csv"), shared_json(split)
+            assert all(line == reference[n] for line, n in zip(csv_lines, names))
+            for name, row in zip(names, json_rows):
+                ref = ref_json[name]
+                assert list(row) == list(ref) and row["text"] == ref["text"]
+                assert abs(row["duration"] - ref["duration"]) <= 2e-4  # at most one 16 kHz sample from the 8k trip
         exact = [(sf.info(str(out / "wav" / f"{n}.wav")).frames, n) for n in names]
         assert exact == sorted(exact)  # duration ascending, ties by name
 
@@ -100,6 +119,16 @@ def test_builds_shared_layout(tmp_path: Path, fake_repo: Path, resampler: str) -
     check_manifests(out)
     readme = (out / "README.md").read_text()
     assert "CC BY-SA 4.0" in readme and "| test | 6 |" in readme and "| train | 6 |" in readme
+
+
+@NEEDS_SHARED
+def test_matches_the_shared_copy(tmp_path: Path) -> None:
+    """The shared copy's clips, taken back to 8 kHz and rebuilt: the same manifest lines and near-identical audio."""
+    out = tmp_path / "fsdd"
+    run_tool(out, make_repo(tmp_path, from_shared=True), "scipy")
+    check_manifests(out, against_shared=True)
+    for name in NAMES:
+        assert (out / "txt" / f"{name}.txt").read_text() == (SHARED / "txt" / f"{name}.txt").read_text()
     # the converted audio matches the shared 16 kHz copy closely (both hold nothing above 4 kHz)
     ours = load_audio(out / "wav" / "3_nicolas_1.wav")
     theirs = load_audio(SHARED / "wav" / "3_nicolas_1.wav")
@@ -155,7 +184,8 @@ def test_download_refuses_unsafe_members(
     archive = make_zip(tmp_path / "bad.zip", fake_repo, {member: b"x"})
     out = tmp_path / "fsdd"
     assert main(["--out-dir", str(out), "--download", "--url", archive.as_uri()]) == 1
-    assert f"unsafe archive member {member!r}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "unsafe archive " in err and f"bad.zip: member {member!r}" in err
     assert not (out / "wav").exists() and not (tmp_path / "evil.wav").exists()
 
 

@@ -32,7 +32,8 @@ def test_no_validation_when_the_labs_val_manifest_is_absent(tmp_path, monkeypatc
 def test_export_input_is_the_model_zoos_35_seconds():
     import export
     from src import shapes
+    from src.cli import EXPORT_FLAGS, build_config
 
-    args = export.parse_args(["--pre_trained_model_path", "x.ckpt"])
-    assert args.max_duration == 35.0
-    assert shapes.num_frames(int(args.max_duration * 16000), shapes.hop_length(16000, 0.01)) == 3501
+    cfg = build_config(export.parse_args(["--pre_trained_model_path", "x.ckpt"]), EXPORT_FLAGS, "x.ckpt")
+    assert cfg.ExportConfig.input_seconds == 35.0
+    assert shapes.frames_for_seconds(cfg.ExportConfig.input_seconds, 16000, 0.01) == 3501

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tools import librispeech
+from tools import common, librispeech
 from tools.make_sample_corpus import CorpusItem, write_librispeech_tarball
 
 REPO = Path(__file__).resolve().parents[2]
@@ -323,12 +323,12 @@ def test_md5_mismatch_is_refused_and_the_file_removed(
 def test_download_errors_name_the_url(corpus: Path, tmp_path: Path) -> None:
     with serve(corpus) as server:
         with pytest.raises(
-            librispeech.DownloadError, match=r"cannot download http://127\.0\.0\.1:\d+/nope\.tar\.gz: HTTP 404"
+            common.DownloadError, match=r"cannot download http://127\.0\.0\.1:\d+/nope\.tar\.gz: HTTP 404"
         ):
-            librispeech.download_file(server.base_url + "nope.tar.gz", tmp_path / "nope.tar.gz")
+            common.download_file(server.base_url + "nope.tar.gz", tmp_path / "nope.tar.gz")
         server.drop_after["dev-clean.tar.gz"] = 10
-        with pytest.raises(librispeech.DownloadError, match=r"failed after 1 attempts: .*connection ended after 10 of"):
-            librispeech.download_file(server.base_url + "dev-clean.tar.gz", tmp_path / "dev-clean.tar.gz", retries=0)
+        with pytest.raises(common.DownloadError, match=r"failed after 1 attempts: .*connection ended after 10 of"):
+            common.download_file(server.base_url + "dev-clean.tar.gz", tmp_path / "dev-clean.tar.gz", retries=0)
     assert (tmp_path / "dev-clean.tar.gz.part").stat().st_size == 10  # kept for the next run to resume
     assert not (tmp_path / "dev-clean.tar.gz").exists()
 

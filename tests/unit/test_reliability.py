@@ -292,7 +292,8 @@ def test_transcribe_segment_seconds_must_be_finite(tmp_path, capsys, value):
     argv = [str(audio), "--model_path", str(tmp_path / "m.onnx"), "--segment_seconds", value]
     assert transcribe.main(argv) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: --segment_seconds must be a finite number of seconds above 1") and "a.wav" not in err
+    assert err.startswith("error: TranscribeConfig.segment_seconds must be a finite number of seconds above 1")
+    assert "a.wav" not in err
 
 
 def test_resume_or_a_fresh_directory_keeps_every_file(tmp_path):

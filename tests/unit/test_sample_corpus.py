@@ -96,3 +96,11 @@ def test_synthesized_corpus_is_speech_of_the_right_length_and_prepares(tmp_path:
         "libri_test_clean_manifest.json",
         "libri_train_manifest.json",
     ]
+
+
+def test_digits_grammar_says_two_or_three_digits() -> None:
+    assert len(msc.vocabulary("digits")) == 10
+    plan = msc.plan_split("train-clean-100", 30, seed=0, grammar="digits")
+    assert all(2 <= len(u.text.split()) <= 3 and set(u.text.split()) <= set(msc.vocabulary("digits")) for u in plan)
+    assert [u.text for u in plan] == [u.text for u in msc.plan_split("train-clean-100", 30, 0, "digits")]
+    assert [u.text for u in msc.plan_split("train-clean-100", 5, seed=0)] != [u.text for u in plan[:5]]

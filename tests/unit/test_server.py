@@ -14,8 +14,8 @@ pytest.importorskip("aiohttp")
 
 from src import shapes  # noqa: E402
 from src import transcription as T  # noqa: E402
-from src.beam_decoder import GreedyCTCDecoder  # noqa: E402
 from src.config import SpectConfig  # noqa: E402
+from src.greedydecoder import GreedyCTCDecoder  # noqa: E402
 from src.live import LiveTranscript, pcm16_to_float  # noqa: E402
 from src.server import ApiError, Limits, ModelQueue  # noqa: E402
 from tests.unit.test_transcription import fake_predict, tone_file  # noqa: E402

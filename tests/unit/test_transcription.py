@@ -14,8 +14,8 @@ import soundfile as sf
 from src import shapes
 from src import transcription as T
 from src.audio import load_audio
-from src.beam_decoder import GreedyCTCDecoder
 from src.config import SpectConfig
+from src.greedydecoder import GreedyCTCDecoder
 
 SR = 16000
 BURSTS = (1.0, 14.2, 20.0, 33.5, 41.0)  # seconds where a 0.3 s tone starts: some land near segment limits
