@@ -57,8 +57,8 @@ def main(argv=None) -> int:
         ours = MatmulConv2d(cin, 32, kernel, stride)
         ours.weight.set_data(ref.weight.data)
         x = np.random.default_rng(0).standard_normal((args.batch, cin, height, width)).astype(np.float32)
-        x_ref, x_ours = Tensor(x), Tensor(x.transpose(0, 2, 3, 1))
-        diff = np.abs(ref(x_ref).asnumpy() - ours(x_ours).asnumpy().transpose(0, 3, 1, 2)).max()
+        x_ref, x_ours = Tensor(x), Tensor(x.transpose(0, 3, 2, 1))  # ours is (N, T, F, C)
+        diff = np.abs(ref(x_ref).asnumpy() - ours(x_ours).asnumpy().transpose(0, 3, 2, 1)).max()
         for label, a, b in (("forward", ref, ours), ("fwd + bwd", TrainPass(ref), TrainPass(ours))):
             t_ref = _timed(a, x_ref, repeats=args.repeats)
             t_ours = _timed(b, x_ours, repeats=args.repeats)

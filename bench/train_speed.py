@@ -28,7 +28,7 @@ last stderr line and the largest RSS seen; a sweep keeps the lengths it finished
 subprocess gave its numbers, 1 when some did not (the record is still appended), 2 when nothing could run.
 
 PyTorch is an optional benchmark dependency, not in requirements.txt:
-    pip install "torch==2.13.0+cpu" --index-url https://download.pytorch.org/whl/cpu
+    pip install "torch==2.13.0+cpu"
 Without it the project's numbers are printed alone.
 """
 
@@ -52,7 +52,7 @@ CHARS_PER_SECOND = 15
 FLAGS = {"AVX2": ("avx2",), "AVX-512": ("avx512f",), "AVX512_BF16": ("avx512_bf16",), "AMX": ("amx_tile",)}
 RESULT_TAG = "RESULT "
 PROGRESS_TAG = "PROGRESS "  # one line per finished sweep step, so a child killed later still leaves its numbers
-TORCH_INSTALL = 'pip install "torch==2.13.0+cpu" --index-url https://download.pytorch.org/whl/cpu'
+TORCH_INSTALL = 'pip install "torch==2.13.0+cpu"'
 
 
 # ----------------------------------------------------------------------------------------------- the host
@@ -197,8 +197,12 @@ def synthetic_batch(batch: int, seconds: float, seed: int = 0) -> tuple:
     return features, lengths, labels, np.full(batch, chars, np.int32)
 
 
-def project_stepper(hidden: int, layers: int, threads: int):
-    """The project's training step as train.py builds it: (run(batch) -> loss, threads used)."""
+def project_stepper(hidden: int, layers: int, threads: int, recompute_rnn: bool = False):
+    """The project's training step as train.py builds it: (run(batch) -> loss, threads used).
+
+    Like the trainer (TrainingConfig.release_memory_on_new_shape), MindSpore's cached memory is released when
+    the batch shape changes.
+    """
     import mindspore as ms
     from mindspore import Tensor
 
@@ -213,6 +217,7 @@ def project_stepper(hidden: int, layers: int, threads: int):
         ms.set_context(runtime_num_threads=threads)
     cfg = C.TrainConfig()
     cfg.ModelConfig.hidden_size, cfg.ModelConfig.hidden_layers = hidden, layers
+    cfg.ModelConfig.recompute_rnn = recompute_rnn
     ms.set_seed(cfg.TrainingConfig.seed)
     labels = load_labels(REPO_ROOT / "labels.json")
     net = build_network(labels, cfg.DataConfig.SpectConfig, cfg.ModelConfig)
@@ -221,7 +226,12 @@ def project_stepper(hidden: int, layers: int, threads: int):
     step = TrainOneStep(NetWithLossClass(net, blank=len(labels) - 1), optimizer, o.loss_scale, o.max_norm)
     step.set_train()
 
+    shapes = []
+
     def run(batch: tuple) -> float:
+        if cfg.TrainingConfig.release_memory_on_new_shape and shapes and shapes[-1] != batch[0].shape:
+            ms.ms_memory_recycle()
+        shapes.append(batch[0].shape)
         set_learning_rate(optimizer, o.learning_rate)  # the trainer writes the schedule's LR every step
         loss, _, _ = step(*(Tensor(a) for a in batch))
         return float(loss.asnumpy())
@@ -229,7 +239,7 @@ def project_stepper(hidden: int, layers: int, threads: int):
     return run, int(ms.get_context("runtime_num_threads"))
 
 
-def torch_stepper(hidden: int, layers: int, threads: int):
+def torch_stepper(hidden: int, layers: int, threads: int, recompute_rnn: bool = False):
     """The PyTorch reference's training step with the same optimizer settings: (run(batch) -> loss, threads)."""
     import torch
 
@@ -261,7 +271,7 @@ def _status_gb(key: str) -> float:
 def worker(spec: dict) -> dict:
     """Inside a fresh process: time a case (mode 'case') or walk the clip lengths (mode 'sweep')."""
     make = project_stepper if spec["side"] == "project" else torch_stepper
-    run, threads = make(spec["hidden"], spec["layers"], spec["threads"])
+    run, threads = make(spec["hidden"], spec["layers"], spec["threads"], spec.get("recompute_rnn", False))
     result = {"threads": threads}
     if spec["mode"] == "case":
         batch = synthetic_batch(spec["batch"], spec["seconds"])
@@ -336,6 +346,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sweep_batch", type=int, default=2)
     parser.add_argument("--only", choices=SIDES, default=None, help="run one side only")
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads for both (0: library default)")
+    parser.add_argument(
+        "--recompute_rnn", action="store_true", help="the project with ModelConfig.recompute_rnn (less memory)"
+    )
     parser.add_argument("--timeout_s", type=float, default=3600.0, help="per subprocess")
     parser.add_argument("--mem_limit_gb", type=float, default=0.0, help="kill a subprocess past this RSS (0: off)")
     parser.add_argument("--history", default=str(HISTORY), help="JSON lines file the run's record is appended to")
@@ -384,6 +397,7 @@ def _ratio(a, b) -> float | None:
 
 def _spec(args: argparse.Namespace, side: str, **extra) -> dict:
     base = {"side": side, "hidden": args.hidden, "layers": args.layers, "threads": args.threads}
+    base["recompute_rnn"] = args.recompute_rnn
     return {**base, "steps": args.steps, "warmup": args.warmup, **extra}
 
 

@@ -55,6 +55,9 @@ class ModelConfig:
     rnn_type: str = "LSTM"
     hidden_size: int = 1024
     hidden_layers: int = 5
+    # Training memory, not architecture: recompute each LSTM's forward in the backward pass instead of keeping
+    # its workspace (the same numbers; less memory, one more LSTM forward per step).
+    recompute_rnn: bool = False
 
 
 @dataclass
@@ -107,6 +110,7 @@ class TrainingConfig:
     log_interval: int = 1  # steps between progress lines
     max_steps: int = 0  # stop after this many steps in total (0: run all epochs); for smoke runs
     max_bad_steps: int = 10  # consecutive non-finite steps before the run stops
+    release_memory_on_new_shape: bool = True  # free MindSpore's cached memory when the padded length changes
 
 
 @dataclass

@@ -3,7 +3,7 @@
 Shapes (N batch, F = 161 bins and F'' = 41 at 16 kHz (src/shapes.py), T input frames, T' = ceil(T / 2) output
 steps, L = ModelConfig.hidden_layers (5 in the lab), H = ModelConfig.hidden_size, C = 29 labels):
     features (N, 1, F, T) f32, lengths (N,) i32
-    -> MaskConv: conv 41x11 /2x2 -> BN -> tanh -> conv 21x11 /2x1 -> BN -> tanh      (N, F'', T', 32)
+    -> MaskConv: conv 41x11 /2x2 -> BN -> tanh -> conv 21x11 /2x1 -> BN -> tanh      (N, T', F'', 32)
     -> (T', N, 32 * F'') -> L x bidirectional LSTM, directions summed                 (T', N, H)
     -> Dense(H -> C, no bias)                                                         (T', N, C)
 Padding masks: every stage zeroes the frames past each clip's length, batch norm takes its batch statistics
@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 from mindspore import dtype as mstype
+from mindspore.ops.operations._grad_ops import LSTMGrad  # the fused kernel's own backward
 
 from src import shapes
 from src.config import ModelConfig, SpectConfig
@@ -30,7 +31,8 @@ def sequence_mask(lengths: Tensor, max_len: int) -> Tensor:
 class MaskedBatchNorm2d(nn.Cell):
     """Channels-last BatchNorm whose training statistics ignore padded frames; names match nn.BatchNorm2d.
 
-    Input (N, F, T, C) and mask (N, 1, T, 1). Eval mode uses the moving statistics, like nn.BatchNorm2d.
+    Input (N, T, F, C) with zeros on padded frames, and mask (N, T, 1, 1). Eval mode uses the moving
+    statistics, like nn.BatchNorm2d.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.9) -> None:
@@ -48,10 +50,14 @@ class MaskedBatchNorm2d(nn.Cell):
 
     def construct(self, x: Tensor, mask: Tensor) -> Tensor:
         if self.training:
-            count = mask.sum() * x.shape[1]
-            mean = (x * mask).sum(axis=(0, 1, 2)) / count
-            centred = (x - mean) * mask
-            var = (centred * centred).sum(axis=(0, 1, 2)) / count
+            # Every full-size temporary costs memory in graph mode, so the statistics use as few as possible:
+            # x is zero on padded frames, so its plain sum is the valid sum, and each padded position adds
+            # exactly mean^2 to the centred sum of squares, which is taken back out.
+            total = x.shape[0] * x.shape[1] * x.shape[2]
+            count = mask.sum() * x.shape[2]
+            mean = x.sum(axis=(0, 1, 2)) / count
+            centred = x - mean
+            var = ((centred * centred).sum(axis=(0, 1, 2)) - (total - count) * mean * mean) / count
             unbiased = var * count / ops.maximum(count - 1.0, 1.0)
             # Moving statistics are running averages, not learned: keep gradients out of them.
             new_mean = self.momentum * self.moving_mean + (1 - self.momentum) * ops.stop_gradient(mean)
@@ -60,19 +66,159 @@ class MaskedBatchNorm2d(nn.Cell):
             x = ops.depend(x, ops.assign(self.moving_variance, new_var))
         else:
             mean, var = self.moving_mean, self.moving_variance
-        return (x - mean) * (self.gamma / ops.sqrt(var + self.eps)) + self.beta
+        scale = self.gamma / ops.sqrt(var + self.eps)
+        return x * scale + (self.beta - mean * scale)
+
+
+# Largest temporary a convolution chunk may create (bytes): the matmul convolution works through the time
+# axis in chunks so that its memory stays bounded whatever the batch size and clip length.
+CONV_CHUNK_BYTES = 64 * 2**20
+
+
+def _chunks(total: int, size: int) -> list:
+    """[(start, stop), ...] covering range(total) in pieces of at most `size` (no min(): graph mode parses this)."""
+    return [(a, a + size if a + size < total else total) for a in range(0, total, size)]
+
+
+class _MatmulConvFn(nn.Cell):
+    """The convolution as a function of (input, weight) with its own backward (see MatmulConv2d).
+
+    Autodiff would keep every forward intermediate (the gathered input, the per-tap products) alive until
+    the backward pass; this backward rebuilds the one it needs from the input instead, so a training step
+    holds only the convolution's input and output between the passes. Both passes run in time chunks,
+    each chained to the previous one, so only one chunk's temporaries exist at a time.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple, stride: tuple, input_grad: bool) -> None:
+        super().__init__()
+        self.c, self.o = in_channels, out_channels
+        self.kf, self.kt = kernel
+        self.sf, self.st = stride
+        self.taps = -(-self.kt // self.st)
+        self.k = self.kf * self.st * self.c  # contraction size: (frequency tap, phase, channel)
+        self.width = max(self.k, self.taps * self.o)  # row width of the larger temporary (cols or y)
+        self.input_grad = input_grad
+        self.matmul_ta = ops.MatMul(transpose_a=True)
+        self.matmul_tb = ops.MatMul(transpose_b=True)
+
+    def _sizes(self, x: Tensor) -> tuple:
+        """(N, T, F, out_F, out_T, steps, chunk): steps = folded time steps feeding the output."""
+        n, t, f, _ = x.shape
+        out_f = (f - self.kf) // self.sf + 1
+        out_t = (t - self.kt) // self.st + 1
+        chunk = CONV_CHUNK_BYTES // (n * out_f * self.width * 4)  # steps per chunk
+        if chunk < 1:
+            chunk = 1
+        return n, t, f, out_f, out_t, out_t + self.taps - 1, chunk
+
+    def _fold_time(self, x: Tensor, steps: int) -> Tensor:
+        """(N, T, F, C) -> (N, steps, F, s*C): frame t*s + p becomes channel block p of step t."""
+        n, t, f, c = x.shape
+        st = self.st
+        if steps * st > t:
+            x = ops.concat((x, ops.zeros((n, steps * st - t, f, c), x.dtype)), axis=1)
+        elif steps * st < t:
+            x = x[:, : steps * st]
+        if st > 1:
+            x = x.view(n, steps, st, f, c).transpose(0, 1, 3, 2, 4).view(n, steps, f, st * c)
+        return x
+
+    def _fold_weight(self, w: Tensor) -> Tensor:
+        """(O, C, kF, kT) -> (kF * s * C, taps * O): w2[(i, p, c), (m, o)] = w[o, c, i, m * s + p]."""
+        o, c, kf, kt, st, taps = self.o, self.c, self.kf, self.kt, self.st, self.taps
+        if taps * st > kt:
+            w = ops.concat((w, ops.zeros((o, c, kf, taps * st - kt), w.dtype)), axis=3)
+        return w.view(o, c, kf, taps, st).transpose(2, 4, 1, 3, 0).view(self.k, taps * o)
+
+    def _unfold_weight_grad(self, dw2: Tensor) -> Tensor:
+        """The inverse of _fold_weight's layout change: (kF * s * C, taps * O) -> (O, C, kF, kT)."""
+        o, c, kf, kt, st, taps = self.o, self.c, self.kf, self.kt, self.st, self.taps
+        dw = dw2.view(kf, st, c, taps, o).transpose(4, 2, 0, 3, 1).view(o, c, kf, taps * st)
+        return dw[:, :, :, :kt]
+
+    def _cols(self, xf: Tensor, out_f: int) -> Tensor:
+        """(N, t, F, s*C) -> (N * t * F', kF * s * C): rows (n, t, v), columns (i, p, c)."""
+        f_idx = (np.arange(out_f)[:, None] * self.sf + np.arange(self.kf)[None, :]).reshape(-1)
+        # One gather instead of strided slices (the CPU StridedSliceGrad kernel fails on stride > 1).
+        return ops.gather(xf, Tensor(f_idx, mstype.int32), 2).view(-1, self.k)
+
+    def construct(self, x: Tensor, w: Tensor) -> Tensor:
+        n, _, _, out_f, out_t, steps, chunk = self._sizes(x)
+        xf, w2, taps = self._fold_time(x, steps), self._fold_weight(w), self.taps
+        outs = []
+        done = w2
+        for a, b in _chunks(out_t, chunk):
+            # Output steps [a, b) need folded input steps [a, b + taps - 1).
+            cols = self._cols(ops.depend(xf[:, a : b + taps - 1], done), out_f)
+            y = ops.matmul(cols, w2).view(n, (b - a + taps - 1) * out_f * taps, self.o)
+            # out[u, v] = sum over taps m of y[(u + m, v, m)]
+            u, v, m = np.meshgrid(np.arange(b - a), np.arange(out_f), np.arange(taps), indexing="ij")
+            t_idx = Tensor((((u + m) * out_f + v) * taps + m).reshape(-1), mstype.int32)
+            done = ops.gather(y, t_idx, 1).view(n, b - a, out_f, taps, self.o).sum(axis=3)
+            outs.append(done)
+        return ops.concat(outs, axis=1) if len(outs) > 1 else outs[0]
+
+    def _backward_chunk(self, xf, w2, padded, done, a: int, b: int, out_f: int) -> tuple:
+        """Weight gradient (kF*s*C, taps*O) and input gradient (N, b - a, F, s*C) of folded input steps [a, b)."""
+        n, _, f, _ = xf.shape
+        taps, o = self.taps, self.o
+        # y's row (t, v, m) received the output gradient of step t - m (zero rows pad both ends).
+        tt, v, m = np.meshgrid(np.arange(a, b), np.arange(out_f), np.arange(taps), indexing="ij")
+        dy_idx = Tensor(((tt - m + taps - 1) * out_f + v).reshape(-1), mstype.int32)
+        dy = ops.gather(ops.depend(padded, done), dy_idx, 1).view(-1, taps * o)
+        # Rebuilt after dy exists: the depend also keeps graph optimisation from merging it with the
+        # forward's copy, which would hold that copy alive through the whole backward pass.
+        dw2 = self.matmul_ta(self._cols(ops.depend(xf[:, a:b], dy), out_f), dy)
+        if not self.input_grad:
+            return dw2, dw2
+        dcols = self.matmul_tb(dy, w2).view(n, b - a, out_f * self.kf, self.k // self.kf)
+        # Scatter-add the gathered frequency rows back: a segment sum over the frequency axis.
+        f_idx = (np.arange(out_f)[:, None] * self.sf + np.arange(self.kf)[None, :]).reshape(-1)
+        rows = ops.unsorted_segment_sum(dcols.transpose(2, 0, 1, 3), Tensor(f_idx, mstype.int32), f)
+        return dw2, rows.transpose(1, 2, 0, 3)
+
+    def bprop(self, x: Tensor, w: Tensor, out: Tensor, dout: Tensor) -> tuple:
+        n, t, f, out_f, _, steps, chunk = self._sizes(x)
+        xf, w2, taps, o = self._fold_time(x, steps), self._fold_weight(w), self.taps, self.o
+        edge = ops.zeros((n, taps - 1, out_f, o), dout.dtype)
+        padded = ops.concat((edge, dout, edge), axis=1).view(n, -1, o)
+        dw2 = ops.zeros((self.k, taps * o), w.dtype)
+        dxs = []
+        done = padded
+        for bounds in _chunks(steps, chunk):
+            part, done = self._backward_chunk(xf, w2, padded, done, bounds[0], bounds[1], out_f)
+            dw2 = dw2 + part
+            dxs.append(done)
+        dw = self._unfold_weight_grad(dw2)
+        if not self.input_grad:
+            return ops.zeros_like(x), dw
+        dx = ops.concat(dxs, axis=1) if len(dxs) > 1 else dxs[0]
+        c, st = self.c, self.st
+        if st > 1:
+            dx = dx.view(n, steps, f, st, c).transpose(0, 1, 3, 2, 4).view(n, steps * st, f, c)
+        if steps * st > t:
+            dx = dx[:, :t]
+        elif steps * st < t:
+            dx = ops.concat((dx, ops.zeros((n, t - steps * st, f, c), dx.dtype)), axis=1)
+        return dx, dw
 
 
 class MatmulConv2d(nn.Cell):
-    """A bias-free Conv2d computed with matrix products, channels-last; weight (out, in, kF, kT) as nn.Conv2d.
+    """A bias-free Conv2d computed with one matrix product, time-major channels-last; weight (out, in, kF, kT).
 
-    MindSpore's CPU convolution falls back to oneDNN's reference kernel for these shapes (about 1 GFLOP/s
-    here) while its matmul runs near peak; see bench/conv_speed.py. Frequency taps are unfolded into the
-    contraction, time taps are applied as shifted sums of one product, so memory stays ~ kT x the output.
-    Input (N, F, T, C_in), already padded -> (N, F', T', C_out).
+    MindSpore's CPU convolution falls back to oneDNN's reference kernel for these shapes on AVX-512 hosts
+    (see bench/conv_speed.py) while its matmul runs near peak. In graph mode every intermediate tensor costs
+    memory, so the formulation keeps them few and small, and its own backward keeps none of them:
+      1. the time stride is folded into the channels (frames t*s+p -> channel block p of step t), leaving a
+         stride-1 convolution with ceil(kT / s) taps (free for s = 1, an input-sized copy otherwise);
+      2. frequency taps are gathered into the contraction: (N, T, F' * kF, s*C), already in matmul order;
+      3. one product gives every time tap's contribution: (N*T*F', kF*s*C) @ (kF*s*C, taps*O);
+      4. one gather picks tap m at step u + m, and a sum over taps gives the output.
+    Input (N, T, F, C), already padded -> (N, T', F', O). `input_grad=False` (the first convolution, whose
+    input is data) skips the input gradient.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel: tuple, stride: tuple) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel: tuple, stride: tuple, input_grad: bool = True):
         super().__init__()
         self.in_channels, self.out_channels = in_channels, out_channels
         self.kernel_size, self.stride = kernel, stride
@@ -80,32 +226,16 @@ class MatmulConv2d(nn.Cell):
         std = np.sqrt(2.0 / (kf * kt * out_channels))  # the model zoo's He-style init
         init = np.random.normal(0, std, (out_channels, in_channels, kf, kt)).astype(np.float32)
         self.weight = Parameter(Tensor(init), name="weight")
+        self.fn = _MatmulConvFn(in_channels, out_channels, kernel, stride, input_grad)
 
     def construct(self, x: Tensor) -> Tensor:
-        kf, kt = self.kernel_size
-        sf, st = self.stride
-        o = self.out_channels
-        n, f, t, c = x.shape
-        out_f = (f - kf) // sf + 1
-        out_t = (t - kt) // st + 1
-        # One gather per axis instead of strided slices (the CPU StridedSliceGrad kernel fails on stride > 1).
-        f_idx = Tensor((np.arange(out_f)[:, None] * sf + np.arange(kf)[None, :]).reshape(-1), mstype.int32)
-        cols = ops.gather(x, f_idx, 1).view(n, out_f, kf, t, c).transpose(0, 1, 3, 4, 2)  # (N, F', T, C, kF)
-        # (C*kF, kT*O): w[(c, i), (j, o)] = weight[o, c, i, j]
-        w = self.weight.transpose(1, 2, 3, 0).view(c * kf, kt * o)
-        # 2-D product: a batched matmul would broadcast (copy) the weight once per batch row.
-        y = ops.matmul(cols.view(n * out_f * t, c * kf), w).view(n, out_f, t * kt, o)
-        # out[.., u, :] = sum_j y[.., (st*u + j) * kT + j, :]
-        t_idx = Tensor(
-            ((np.arange(out_t)[:, None] * st + np.arange(kt)[None, :]) * kt + np.arange(kt)).reshape(-1), mstype.int32
-        )
-        return ops.gather(y, t_idx, 2).view(n, out_f, out_t, kt, o).sum(axis=3)
+        return self.fn(x, self.weight)
 
 
 class MaskConv(nn.Cell):
-    """The two-convolution front end with padding masks, channels-last inside.
+    """The two-convolution front end with padding masks, time-major channels-last inside.
 
-    Input (N, 1, F, T), lengths (N,) -> (N, F'', T', 32), lengths (N,) i32.
+    Input (N, 1, F, T), lengths (N,) -> (N, T', F'', 32), lengths (N,) i32.
     """
 
     def __init__(self) -> None:
@@ -113,10 +243,10 @@ class MaskConv(nn.Cell):
         (k1f, s1f, p1f), (k2f, s2f, p2f) = shapes.CONV_FREQ
         (k1t, s1t, p1t), (k2t, s2t, p2t) = shapes.CONV_TIME
         ch = shapes.CONV_CHANNELS
-        self.pad1 = ops.Pad(((0, 0), (p1f, p1f), (p1t, p1t), (0, 0)))
-        self.conv1 = MatmulConv2d(1, ch, (k1f, k1t), (s1f, s1t))
+        self.pad1 = ops.Pad(((0, 0), (p1t, p1t), (p1f, p1f), (0, 0)))
+        self.conv1 = MatmulConv2d(1, ch, (k1f, k1t), (s1f, s1t), input_grad=False)
         self.bn1 = MaskedBatchNorm2d(ch)
-        self.pad2 = ops.Pad(((0, 0), (p2f, p2f), (p2t, p2t), (0, 0)))
+        self.pad2 = ops.Pad(((0, 0), (p2t, p2t), (p2f, p2f), (0, 0)))
         self.conv2 = MatmulConv2d(ch, ch, (k2f, k2t), (s2f, s2t))
         self.bn2 = MaskedBatchNorm2d(ch)
         self.tanh = nn.Tanh()
@@ -126,15 +256,41 @@ class MaskConv(nn.Cell):
         x = conv(pad(x))
         # Integer conv formula: upstream divided floats, which rounds the other way for some lengths.
         lengths = ops.floor_div(lengths + 2 * padding - kernel, stride) + 1
-        mask = sequence_mask(lengths, x.shape[2]).view(x.shape[0], 1, x.shape[2], 1)
+        mask = sequence_mask(lengths, x.shape[1]).view(x.shape[0], x.shape[1], 1, 1)
         x = self.tanh(bn(x * mask, mask)) * mask
         return x, lengths
 
     def construct(self, x: Tensor, lengths: Tensor):
-        x = x.transpose(0, 2, 3, 1)  # (N, F, T, 1)
+        x = x.transpose(0, 3, 2, 1)  # (N, T, F, 1)
         x, lengths = self._block(x, lengths, self.pad1, self.conv1, self.bn1, shapes.CONV_TIME[0])
         x, lengths = self._block(x, lengths, self.pad2, self.conv2, self.bn2, shapes.CONV_TIME[1])
         return x, lengths
+
+
+class _RecomputedLSTM(nn.Cell):
+    """One direction of an LSTM layer whose backward pass recomputes the forward instead of keeping it.
+
+    The fused LSTM kernel's training workspace (every gate at every step) is what the backward needs; kept
+    from the forward pass it costs about T x N x 4H floats per direction and layer until the backward
+    reaches that layer. Recomputing it there costs one more forward pass of the layer and keeps only the
+    layer's input. Same numbers either way (the kernel is deterministic).
+    Input (T, N, I), h0/c0 (1, N, H), flat weights (w_ih, w_hh, b_ih + b_hh) as the CPU kernel takes them.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__()
+        self.lstm = ops.LSTM(input_size, hidden_size, 1, True, False, 0.0)
+        self.lstm_grad = LSTMGrad(input_size, hidden_size, 1, True, False, 0.0)
+
+    def construct(self, x: Tensor, h: Tensor, c: Tensor, w: Tensor) -> Tensor:
+        return self.lstm(x, h, c, w)[0]
+
+    def bprop(self, x: Tensor, h: Tensor, c: Tensor, w: Tensor, out: Tensor, dout: Tensor) -> tuple:
+        # The depend orders the recomputation after the output gradient exists (and keeps it from being
+        # merged with the forward's call, which would keep the workspace alive after all).
+        y, hy, cy, reserve, _ = self.lstm(ops.depend(x, dout), h, c, w)
+        dx, dh, dc, dw = self.lstm_grad(x, h, c, w, y, hy, cy, dout, ops.zeros_like(hy), ops.zeros_like(cy), reserve)
+        return dx, dh, dc, dw
 
 
 class BiLSTM(nn.LSTM):
@@ -142,35 +298,46 @@ class BiLSTM(nn.LSTM):
 
     With `masked`, the backward direction reverses each sequence within its own length (ReverseSequence), so
     it starts at the clip's last real frame, and outputs past the length are zeroed. Both directions run the
-    fused LSTM kernel (nn.LSTM's own seq_length path is a slow step-by-step loop).
+    fused LSTM kernel (nn.LSTM's own seq_length path is a slow step-by-step loop). With `recompute`, training
+    keeps no LSTM workspace between the passes (see _RecomputedLSTM).
     Input (T, N, I), lengths (N,) -> (T, N, H).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, masked: bool = True) -> None:
+    def __init__(self, input_size: int, hidden_size: int, masked: bool = True, recompute: bool = False) -> None:
         super().__init__(input_size=input_size, hidden_size=hidden_size, bidirectional=True, has_bias=True)
         self.masked = masked
+        self.recompute = recompute
+        self.recomputed = _RecomputedLSTM(input_size, hidden_size)
+
+    def _direction(self, x: Tensor, d: int) -> Tensor:
+        """Run direction d (0 forward, 1 backward weights) over x (T, N, I) from a zero state -> (T, N, H)."""
+        w_ih, w_hh, b_ih, b_hh = self.w_ih_list[d], self.w_hh_list[d], self.b_ih_list[d], self.b_hh_list[d]
+        if not self.recompute:
+            zeros = ops.zeros((x.shape[1], self.hidden_size), x.dtype)
+            return self.rnn(x, (zeros, zeros), None, w_ih, w_hh, b_ih, b_hh)[0]
+        zeros = ops.zeros((1, x.shape[1], self.hidden_size), x.dtype)
+        # The CPU kernel's flat weight layout, as nn.LSTM builds it: w_ih, w_hh, then the two biases summed.
+        w = ops.concat((w_ih.view(-1, 1, 1), w_hh.view(-1, 1, 1), (b_ih + b_hh).view(-1, 1, 1)))
+        return self.recomputed(x, zeros, zeros, w)
 
     def construct(self, x: Tensor, lengths: Tensor) -> Tensor:
-        zeros = ops.zeros((x.shape[1], self.hidden_size), x.dtype)
-        state = (zeros, zeros)
-        w_ih, w_hh, b_ih, b_hh = self.w_ih_list, self.w_hh_list, self.b_ih_list, self.b_hh_list
-        forward, _ = self.rnn(x, state, None, w_ih[0], w_hh[0], b_ih[0], b_hh[0])
+        forward = self._direction(x, 0)
         if self.masked:
-            backward, _ = self.rnn(self.reverse_sequence(x, lengths), state, None, w_ih[1], w_hh[1], b_ih[1], b_hh[1])
-            backward = self.reverse_sequence(backward, lengths)
+            backward = self.reverse_sequence(self._direction(self.reverse_sequence(x, lengths), 1), lengths)
             mask = sequence_mask(lengths, x.shape[0]).T.view(x.shape[0], x.shape[1], 1)
             return (forward + backward) * mask
-        backward, _ = self.rnn(self.reverse(x), state, None, w_ih[1], w_hh[1], b_ih[1], b_hh[1])
-        return forward + self.reverse(backward)
+        return forward + self.reverse(self._direction(self.reverse(x), 1))
 
 
 class BatchRNN(nn.Cell):
     """A stack of summed bidirectional LSTMs, held as `lstms` (names RNN.lstms.{i}.weight_ih_l0 ...)."""
 
-    def __init__(self, input_size: int, hidden_size: int, num_layers: int, masked: bool = True) -> None:
+    def __init__(
+        self, input_size: int, hidden_size: int, num_layers: int, masked: bool = True, recompute: bool = False
+    ) -> None:
         super().__init__()
         sizes = [input_size] + [hidden_size] * (num_layers - 1)
-        self.lstms = nn.CellList([BiLSTM(size, hidden_size, masked) for size in sizes])
+        self.lstms = nn.CellList([BiLSTM(size, hidden_size, masked, recompute) for size in sizes])
 
     def construct(self, x: Tensor, lengths: Tensor) -> Tensor:
         for lstm in self.lstms:
@@ -200,6 +367,8 @@ class DeepSpeechModel(nn.Cell):
         rnn_hidden_size, nb_layers: ModelConfig.hidden_size / hidden_layers.
         sample_rate, window_size: SpectConfig values (they set the input height).
         masked: apply padding masks (True for training and eval; export may use False for a fixed length).
+        recompute_rnn: training recomputes each LSTM's forward in the backward pass instead of keeping its
+            workspace (less memory, one more LSTM forward per step; the same numbers).
     """
 
     def __init__(
@@ -210,19 +379,20 @@ class DeepSpeechModel(nn.Cell):
         sample_rate: int = 16000,
         window_size: float = 0.02,
         masked: bool = True,
+        recompute_rnn: bool = False,
     ) -> None:
         super().__init__()
         self.masked = masked
         self.conv = MaskConv()
         rnn_input_size = shapes.rnn_input_size(sample_rate, window_size)
-        self.RNN = BatchRNN(rnn_input_size, rnn_hidden_size, nb_layers, masked)
+        self.RNN = BatchRNN(rnn_input_size, rnn_hidden_size, nb_layers, masked, recompute_rnn)
         self.fc = SequenceWise(nn.Dense(rnn_hidden_size, len(labels), has_bias=False))
 
     def construct(self, x: Tensor, lengths: Tensor):
         lengths = lengths.astype(mstype.int32)
-        x, out_lengths = self.conv(x, lengths)  # (N, F'', T', C)
-        n, f, t, c = x.shape
-        x = x.transpose(2, 0, 3, 1).view(t, n, c * f)  # (T', N, C*F''), feature c*F''+f as upstream
+        x, out_lengths = self.conv(x, lengths)  # (N, T', F'', C)
+        n, t, f, c = x.shape
+        x = x.transpose(1, 0, 3, 2).view(t, n, c * f)  # (T', N, C*F''), feature c*F''+f as upstream
         x = self.RNN(x, out_lengths)
         return self.fc(x), out_lengths
 
@@ -259,4 +429,11 @@ class PredictWithSoftmax(nn.Cell):
 
 def build_network(labels: list[str], spect: SpectConfig, model: ModelConfig) -> DeepSpeechModel:
     """The DeepSpeech2 network for a config (input height from SpectConfig, sizes from ModelConfig)."""
-    return DeepSpeechModel(labels, model.hidden_size, model.hidden_layers, spect.sample_rate, spect.window_size)
+    return DeepSpeechModel(
+        labels,
+        model.hidden_size,
+        model.hidden_layers,
+        spect.sample_rate,
+        spect.window_size,
+        recompute_rnn=model.recompute_rnn,
+    )

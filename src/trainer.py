@@ -117,6 +117,7 @@ class Trainer:
         reducer = make_reducer(self.optimizer.parameters) if make_reducer else None
         self.step_cell = TrainOneStep(loss_cell, self.optimizer, o.loss_scale, o.max_norm, reducer)
         self.step_cell.set_train()
+        self.last_shape = None  # the previous batch's feature shape (see _release_memory_on_new_shape)
 
     def _build_outputs(self) -> None:
         """Checkpoint saver (rank 0 writes) and learning-curve logs (rank 0 only)."""
@@ -245,9 +246,23 @@ class Trainer:
         if pos + 1 < self.steps_per_epoch and self.saver.due(self.global_step):
             self.saver.save_periodic(self.step_cell, epoch, pos, self.global_step)
 
+    def _release_memory_on_new_shape(self, shape: tuple) -> None:
+        """Hand MindSpore's cached runtime memory back when the batch shape changes.
+
+        Each padded length runs its own compiled graph, and MindSpore keeps every graph's memory: without
+        this, RSS grows by a whole step's footprint for every new length. Costs a re-allocation (seconds) on
+        the next step, so the batches of one length run together (DataConfig.group_by_length).
+        """
+        if self.cfg.TrainingConfig.release_memory_on_new_shape and self.last_shape not in (None, shape):
+            self.saver.wait()  # no checkpoint write in flight while the runtime frees memory
+            ms.ms_memory_recycle()
+        self.last_shape = shape
+
     def _one_step(self, batch) -> tuple[float, bool]:
         set_learning_rate(self.optimizer, float(self.lrs[min(self.global_step, len(self.lrs) - 1)]))
-        loss, finite, _ = self.step_cell(*(Tensor(a) for a in batch.arrays()))
+        arrays = batch.arrays()
+        self._release_memory_on_new_shape(arrays[0].shape)
+        loss, finite, _ = self.step_cell(*(Tensor(a) for a in arrays))
         return float(loss.asnumpy()), bool(finite.asnumpy())
 
     def _log_step(self, epoch, pos, batch, loss, finite, seconds, lr, progress: ProgressLogger) -> None:

@@ -59,8 +59,8 @@ def test_output_length_formula_matches_conv_output(net, frames):
 
     x = np.random.default_rng(frames).standard_normal((1, 1, 161, frames)).astype(np.float32)
     conv_out, lengths = net.conv(ms.Tensor(x), ms.Tensor(np.array([frames], np.int32)))
-    assert conv_out.shape[2] == shapes.output_length(frames) == int(lengths.asnumpy()[0])
-    assert conv_out.shape[1] == shapes.conv_out_freq(161) and conv_out.shape[3] == 32
+    assert conv_out.shape[1] == shapes.output_length(frames) == int(lengths.asnumpy()[0])  # (N, T', F'', C)
+    assert conv_out.shape[2] == shapes.conv_out_freq(161) and conv_out.shape[3] == 32
     assert lengths.dtype == ms.int32
 
 
@@ -73,14 +73,20 @@ def test_lengths_of_every_clip_in_a_padded_batch_are_integer_formula(net):
     assert list(out.asnumpy()) == [shapes.output_length(int(n)) for n in lengths]
 
 
+@pytest.mark.parametrize("chunk_bytes", [64 * 2**20, 20_000], ids=["one-chunk", "many-chunks"])
 @pytest.mark.parametrize(
     ("cin", "kernel", "stride", "shape"),
-    [(1, (41, 11), (2, 2), (2, 1, 201, 40)), (32, (21, 11), (2, 1), (2, 32, 101, 30))],
+    [(1, (41, 11), (2, 2), (2, 1, 201, 41)), (32, (21, 11), (2, 1), (2, 32, 101, 30))],
 )
-def test_matmul_convolution_matches_nn_conv2d_values_and_gradients(cin, kernel, stride, shape):
+def test_matmul_convolution_matches_nn_conv2d_values_and_gradients(
+    cin, kernel, stride, shape, chunk_bytes, monkeypatch
+):
     from mindspore import Tensor, nn, ops
 
+    from src import deepspeech2
     from src.deepspeech2 import MatmulConv2d
+
+    monkeypatch.setattr(deepspeech2, "CONV_CHUNK_BYTES", chunk_bytes)
 
     class Grads(nn.Cell):
         def __init__(self, net, probe):
@@ -91,15 +97,18 @@ def test_matmul_convolution_matches_nn_conv2d_values_and_gradients(cin, kernel, 
         def construct(self, x):
             return self.grad(lambda y: (self.net(y) * self.probe).sum(), self.params)(x)
 
+    def ours_layout(a):  # (N, C, F, T) <-> (N, T, F, C), its own inverse
+        return a.transpose(0, 3, 2, 1)
+
     ref = nn.Conv2d(cin, 32, kernel, stride, pad_mode="valid")
     ours = MatmulConv2d(cin, 32, kernel, stride)
     ours.weight.set_data(ref.weight.data)
     rng = np.random.default_rng(0)
     x = rng.standard_normal(shape).astype(np.float32)
     out = ref(Tensor(x)).asnumpy()
-    np.testing.assert_allclose(ours(Tensor(x.transpose(0, 2, 3, 1))).asnumpy().transpose(0, 3, 1, 2), out, atol=1e-4)
+    np.testing.assert_allclose(ours_layout(ours(Tensor(ours_layout(x))).asnumpy()), out, atol=1e-4)
     probe = rng.standard_normal(out.shape).astype(np.float32)
     (dx_ref,), (dw_ref,) = Grads(ref, Tensor(probe))(Tensor(x))
-    (dx,), (dw,) = Grads(ours, Tensor(probe.transpose(0, 2, 3, 1)))(Tensor(x.transpose(0, 2, 3, 1)))
-    np.testing.assert_allclose(dx.asnumpy().transpose(0, 3, 1, 2), dx_ref.asnumpy(), atol=1e-4)
+    (dx,), (dw,) = Grads(ours, Tensor(ours_layout(probe)))(Tensor(ours_layout(x)))
+    np.testing.assert_allclose(ours_layout(dx.asnumpy()), dx_ref.asnumpy(), atol=1e-4)
     np.testing.assert_allclose(dw.asnumpy(), dw_ref.asnumpy(), rtol=1e-5, atol=1e-3)

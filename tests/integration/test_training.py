@@ -177,3 +177,80 @@ def test_validation_each_epoch_keeps_the_best_checkpoint(digit_manifest, tiny_tr
     assert float(best["val_wer"].asnumpy()) == pytest.approx(min(wer for _, wer, _ in summary.val), rel=1e-5)
     rows = (tmp_path / "run" / "val_curve.csv").read_text().splitlines()
     assert len(rows) == 3  # header + one row per epoch
+
+
+@pytest.mark.slow
+def test_releasing_memory_on_a_new_batch_shape_leaves_training_unchanged(tiny_train_config, tmp_path, monkeypatch):
+    """MindSpore's memory is recycled at every change of padded length, and the weights come out identical."""
+    import mindspore as ms
+    import soundfile as sf
+
+    from src.trainer import Trainer
+    from tests.integration.conftest import speechy_audio
+
+    rows = []
+    for i, seconds in enumerate((0.5, 1.2, 2.5, 0.7, 1.9)):  # several padded lengths
+        wav, txt = tmp_path / f"c{i}.wav", tmp_path / f"c{i}.txt"
+        sf.write(str(wav), speechy_audio(seconds), 16000)
+        txt.write_text("HELLO WORLD\n")
+        rows.append(f"{wav},{txt}\n")
+    (tmp_path / "mixed.csv").write_text("".join(rows))
+
+    calls = []
+    monkeypatch.setattr(ms, "ms_memory_recycle", lambda: calls.append(1))
+    weights, shapes_seen = {}, {}
+    for release in (True, False):
+        cfg = tiny_train_config(
+            tmp_path / "mixed.csv",
+            "DataConfig.batch_size=1",
+            "CheckpointConfig.save_checkpoint_steps=0",
+            f"TrainingConfig.release_memory_on_new_shape={release}",
+            f"CheckpointConfig.ckpt_path={tmp_path / f'run-{release}'}",
+        )
+        trainer = Trainer(cfg)
+        seen = []
+
+        def spy(shape, seen=seen, original=trainer._release_memory_on_new_shape):
+            seen.append(shape)
+            original(shape)
+
+        monkeypatch.setattr(trainer, "_release_memory_on_new_shape", spy)
+        trainer.run()
+        changes = sum(a != b for a, b in zip(seen, seen[1:]))
+        shapes_seen[release] = changes
+        weights[release] = {p.name: p.asnumpy().copy() for p in trainer.net.trainable_params()}
+        if release:
+            assert changes > 0 and len(calls) == changes
+    assert len(calls) == shapes_seen[True]  # none more with the release off
+    for name, value in weights[True].items():
+        np.testing.assert_array_equal(value, weights[False][name], err_msg=name)
+
+
+def test_recomputed_lstm_backward_gives_the_same_loss_and_gradients(labels):
+    """ModelConfig.recompute_rnn trades memory for one more LSTM forward; the numbers must not move."""
+    from mindspore import Tensor, nn, ops
+
+    from src.deepspeech2 import DeepSpeechModel, NetWithLossClass
+
+    class LossAndGrads(nn.Cell):
+        def __init__(self, net):
+            super().__init__()
+            self.loss, self.params = NetWithLossClass(net, len(labels) - 1), net.trainable_params()
+            self.grad = ops.GradOperation(get_by_list=True)
+
+        def construct(self, *inputs):
+            return self.loss(*inputs), self.grad(self.loss, self.params)(*inputs)
+
+    kept, recomputed = DeepSpeechModel(labels, 32, 2), DeepSpeechModel(labels, 32, 2, recompute_rnn=True)
+    ms.load_param_into_net(recomputed, {p.name: p for p in kept.get_parameters()})
+    rng = np.random.default_rng(1)
+    inputs = (
+        Tensor(rng.standard_normal((3, 1, 161, 123)).astype(np.float32)),
+        Tensor(np.array([123, 80, 37], np.int32)),
+        Tensor(rng.integers(0, 28, (3, 10)).astype(np.int32)),
+        Tensor(np.array([10, 7, 3], np.int32)),
+    )
+    (loss_a, grads_a), (loss_b, grads_b) = LossAndGrads(kept)(*inputs), LossAndGrads(recomputed)(*inputs)
+    assert float(loss_a.asnumpy()) == float(loss_b.asnumpy())
+    for param, a, b in zip(kept.trainable_params(), grads_a, grads_b):
+        np.testing.assert_allclose(b.asnumpy(), a.asnumpy(), rtol=1e-6, atol=1e-7, err_msg=param.name)
