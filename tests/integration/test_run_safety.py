@@ -197,6 +197,7 @@ def test_bit_flipped_checkpoint_is_refused_by_every_reader(run_dir, corpus, tmp_
         "eval": ["--pretrain_ckpt", str(ckpt), "--test_manifest", str(corpus / "m.csv")],
         "export": ["--pre_trained_model_path", str(ckpt), "--file_name", str(tmp_path / "x"), "--input_seconds", "3"],
         "train": ["--resume", str(ckpt)],
+        "transcribe": [str(corpus / "c0.wav"), "--model_path", str(ckpt)],
     }
     for name, argv in runs.items():
         assert script(name).main(argv) == 2, name
