@@ -9,7 +9,7 @@ moments, about 1 GB of float32; the network itself is never built or run) and me
 - MindSpore's own `save_checkpoint(async_save=True)` call time, for comparison;
 - the training time lost per checkpoint: steps of a small training step done in a fixed window with no save, with a
   background save and with a blocking save (the background write competes for the CPU; on 2 cores it shows);
-- peak memory of the streamed read-back check vs `mindspore.load_checkpoint`.
+- peak memory of the streamed checks (structure walk, sha256 sidecar) vs `mindspore.load_checkpoint`.
 """
 
 from __future__ import annotations
@@ -111,7 +111,8 @@ def main(argv=None) -> int:
     from mindspore import Parameter, Tensor
 
     from src.callback import CheckpointSaver
-    from src.checkpoint import save_atomic, verify_crc
+    from src.checkpoint import check_structure, save_atomic
+    from src.digest import check_digest
 
     ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
 
@@ -147,7 +148,7 @@ def main(argv=None) -> int:
             saver.wait()
             finished.append(time.perf_counter() - t0)
         med = {k: float(np.median(v)) for k, v in (("b", blocking), ("h", held), ("f", finished))}
-        print(f"blocking save (write + streamed CRC check + fsync + rename), {args.repeats} runs: "
+        print(f"blocking save (write + streamed check + fsync + rename + sha256 sidecar), {args.repeats} runs: "
               f"median {med['b']:.2f} s, max {max(blocking):.2f} s held in the step loop")  # fmt: skip
         print(f"background save: step loop held median {med['h']:.2f} s, max {max(held):.2f} s (parameter copy); "
               f"file in place after median {med['f']:.2f} s")  # fmt: skip
@@ -190,8 +191,10 @@ def main(argv=None) -> int:
                   f"blocking {lost['blocking'] / interval:.1%}")  # fmt: skip
 
         newest = saver.written[-1]
-        v_s, v_mb = peak_rss_mb_during(lambda: verify_crc(newest))
-        print(f"read-back check: streamed CRC {v_s:.2f} s, +{v_mb:.0f} MB peak")
+        v_s, v_mb = peak_rss_mb_during(lambda: check_structure(newest))
+        print(f"post-save check: streamed structure walk {v_s:.2f} s, +{v_mb:.0f} MB peak")
+        d_s, d_mb = peak_rss_mb_during(lambda: check_digest(newest))
+        print(f"load-time check: streamed sha256 against the sidecar {d_s:.2f} s, +{d_mb:.0f} MB peak")
         try:
             l_s, l_mb = peak_rss_mb_during(lambda: ms.load_checkpoint(str(newest)))
             print(f"  mindspore.load_checkpoint for comparison: {l_s:.2f} s, +{l_mb:.0f} MB peak")

@@ -89,6 +89,7 @@ def atomic_write(
     keep_suffix: bool = False,
     durable: bool = True,
     leftovers: Callable[[Path], Iterable[Path]] | None = None,
+    before_replace: Callable[[Path], object] | None = None,
 ) -> Path:
     """Write `path` atomically: `produce(tmp)` writes the temporary file, which then replaces `path`.
 
@@ -98,6 +99,8 @@ def atomic_write(
         keep_suffix: the temporary name ends with the target's suffix.
         durable: fsync the file and the directory (off only for bulk files that a rerun regenerates).
         leftovers: other files `produce` may leave beside tmp on failure (e.g. a library's own temp name).
+        before_replace: called with tmp after the check, just before the rename (stage a companion file, say);
+            any exception it raises fails the write like one from `produce`.
     Returns:
         `path`.
     Raises:
@@ -115,6 +118,8 @@ def atomic_write(
             _fsync_file(tmp)
         if verify is not None:
             _checked(verify, tmp, path)
+        if before_replace is not None:
+            before_replace(tmp)
         os.replace(tmp, path)
     except BaseException as err:
         _remove([tmp, *extra])

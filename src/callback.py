@@ -12,6 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from src.checkpoint import CheckpointError, save_atomic
+from src.digest import remove_with_digest
 
 logger = logging.getLogger(__name__)
 LAB_LINE = {"lab_line": True}  # log records the handlers print bare, exactly as the lab's callbacks did
@@ -111,7 +112,7 @@ def _lower_thread_priority() -> None:
 
 
 class CheckpointSaver:
-    """Writes `<prefix>-<epoch>_<step>.ckpt` atomically, keeps the newest `keep_max`, and says when one is due.
+    """Writes `<prefix>-<epoch>_<step>.ckpt` and its `.sha256` atomically, keeps the newest `keep_max`, says when due.
 
     A periodic checkpoint is due every `every_steps` steps or every `every_seconds` seconds, whichever comes first
     (0 turns a trigger off). `save_in_background` copies the parameters in the training thread (a memory copy) and
@@ -235,6 +236,6 @@ class CheckpointSaver:
                 self.written.remove(path)
             self.written.append(path)
             while len(self.written) > self.keep_max:
-                self.written.pop(0).unlink(missing_ok=True)
+                remove_with_digest(self.written.pop(0))  # the checkpoint and its sha256 sidecar
         logger.info("saved checkpoint %s (%.1fs)", path, time.time() - started)
         return path

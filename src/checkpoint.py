@@ -1,4 +1,9 @@
-"""Checkpoint I/O: atomic verified saves, clear errors for broken files, explicit key mapping and reports."""
+"""Checkpoint I/O: atomic verified saves with a sha256 sidecar, clear errors for broken files, key mapping, reports.
+
+Checkpoints are plain MindSpore protobufs (no `crc_check` trailer), so the official model zoo and older MindSpore
+versions read them; their integrity check lives beside them in `NAME.ckpt.sha256` (see src/digest.py). Files
+written earlier with MindSpore's CRC trailer still load, their CRC checked.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from pathlib import Path
 
 import mindspore as ms
 
-from src.atomic import AtomicWriteError, CorruptWrite, atomic_write
+from src.atomic import AtomicWriteError, CorruptWrite, atomic_write, write_text
+from src.digest import DigestMismatch, check_digest, digest_line, digest_path, sha256_file
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +38,8 @@ class CheckpointError(ValueError):
     """A checkpoint file is missing, truncated, corrupt or does not fit the network; the message names it."""
 
 
-CRC_TRAILER = b"crc_num"  # MindSpore's crc_check=True ends the file with b"crc_num" + 10-byte big-endian CRC32
+# Legacy files (save_checkpoint(crc_check=True)) end with b"crc_num" + a 10-byte big-endian CRC32.
+CRC_TRAILER = b"crc_num"
 CRC_TRAILER_SIZE = len(CRC_TRAILER) + 10
 
 
@@ -48,7 +55,7 @@ def has_crc(path: str | Path) -> bool:
 
 
 def verify_crc(path: str | Path, chunk: int = 1 << 20) -> None:
-    """Check a checkpoint against its CRC trailer, streaming (memory use is one chunk, whatever the file size).
+    """Check a legacy checkpoint against its CRC trailer, streaming (memory use is one chunk, whatever the file size).
 
     Raises:
         CorruptWrite: no trailer (cut short) or the CRC differs: the file is proven bad.
@@ -71,38 +78,56 @@ def verify_crc(path: str | Path, chunk: int = 1 << 20) -> None:
         raise CorruptWrite(f"{path} fails its CRC check (stored {stored:#010x}, computed {crc:#010x})")
 
 
-def check_readable(path: str | Path) -> Path:
-    """A checkpoint file exists, is not empty and passes its CRC (streamed, no parameters loaded).
+def _integrity(path: Path) -> str:
+    """Check `path` (streamed): against its sha256 sidecar, else its legacy CRC trailer. Returns what was checked.
 
+    Returns:
+        "sha256", "crc" or "none" (a model-zoo or older checkpoint: nothing to check against).
     Raises:
-        CheckpointError: naming the file.
+        CheckpointError: the content is proven damaged, or the file or its sidecar cannot be read; names the file.
     """
+    try:
+        if check_digest(path):
+            return "sha256"
+        if has_crc(path):
+            verify_crc(path)
+            return "crc"
+    except (DigestMismatch, CorruptWrite) as err:
+        raise CheckpointError(f"checkpoint {path} is damaged: {err}; it cannot be used") from None
+    except OSError as err:
+        raise CheckpointError(f"checkpoint {path} cannot be read: {err}") from None
+    return "none"
+
+
+def _check_file(path: str | Path) -> tuple[Path, str]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}" + (" (it is a directory)" if path.is_dir() else ""))
     if path.stat().st_size == 0:
         raise CheckpointError(f"checkpoint is empty: {path}")
-    try:
-        if has_crc(path):
-            verify_crc(path)
-    except CorruptWrite as err:
-        raise CheckpointError(f"checkpoint {path} is damaged: {err}; it cannot be used") from None
-    except OSError as err:
-        raise CheckpointError(f"checkpoint {path} cannot be read: {err}") from None
-    return path
+    return path, _integrity(path)
+
+
+def check_readable(path: str | Path) -> Path:
+    """A checkpoint file exists, is not empty and matches its sha256 sidecar or CRC (streamed, nothing loaded).
+
+    Raises:
+        CheckpointError: naming the file.
+    """
+    return _check_file(path)[0]
 
 
 def load_param_dict(path: str | Path) -> dict:
-    """Read a .ckpt into {name: Parameter}, checking its CRC when it has one (older files without: loaded as is).
+    """Read a .ckpt into {name: Parameter} after checking its sha256 sidecar (or legacy CRC) when it has one.
 
+    Checkpoints with neither (the model zoo's, older runs') load as before, without an integrity check.
     Raises:
-        CheckpointError: missing, empty, truncated, corrupt or bit-flipped (CRC mismatch) file, or not enough
-            memory to read it; the message names the file and says which.
+        CheckpointError: missing, empty, truncated, corrupt or bit-flipped (digest or CRC mismatch) file, or not
+            enough memory to read it; the message names the file and says which.
     """
-    path = check_readable(path)  # streaming CRC first: a damaged file is named before MindSpore reads it all
-    with_crc = has_crc(path)
+    path, checked = _check_file(path)  # streamed check first: a damaged file is named before MindSpore reads it all
     try:
-        params = ms.load_checkpoint(str(path), crc_check=with_crc)
+        params = ms.load_checkpoint(str(path), crc_check=checked == "crc")
     except MemoryError:
         raise CheckpointError(f"checkpoint {path} could not be read: not enough memory") from None
     except (ValueError, RuntimeError, TypeError, OSError) as err:
@@ -112,8 +137,8 @@ def load_param_dict(path: str | Path) -> dict:
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt: {first}") from None
     if not params:
         raise CheckpointError(f"checkpoint {path} holds no parameters")
-    if not with_crc:
-        logger.info("%s has no CRC (an older or model-zoo checkpoint): loaded without an integrity check", path)
+    if checked == "none":
+        logger.info("%s has no sha256 digest (older or model-zoo checkpoint): loaded without an integrity check", path)
     return params
 
 
@@ -184,24 +209,135 @@ def _mindspore_temp(tmp: Path) -> list[Path]:
     return [tmp.with_suffix(".tmp")]
 
 
-def save_atomic(save_obj, path: str | Path, append_dict: dict | None = None, verify: bool = True) -> Path:
-    """Write a checkpoint with a CRC through src.atomic: temp file, streaming CRC check, fsync, rename.
+def _varint(f) -> int:
+    """One protobuf varint from the stream; CorruptWrite when the file ends inside it."""
+    value, shift = 0, 0
+    while True:
+        byte = f.read(1)
+        if not byte:
+            raise CorruptWrite("it ends inside a field header (cut short?)")
+        value |= (byte[0] & 0x7F) << shift
+        if byte[0] < 0x80:
+            return value
+        shift += 7
+        if shift > 63:
+            raise CorruptWrite("it holds an impossible field header (not a checkpoint protobuf)")
 
-    Only a file proven bad by its CRC is discarded; one that merely cannot be read back is kept (logged).
+
+def _entry_name(head: bytes) -> str | None:
+    """The `tag` (field 1) of a Checkpoint.Value from its first bytes, or None when it is not there."""
+    if len(head) < 2 or head[0] != 0x0A:
+        return None
+    length, shift, i = 0, 0, 1
+    while i < len(head) and head[i] & 0x80:
+        length |= (head[i] & 0x7F) << shift
+        shift, i = shift + 7, i + 1
+    if i >= len(head):
+        return None
+    length |= head[i] << shift
+    name = head[i + 1 : i + 1 + length]
+    return name.decode("utf-8", errors="replace") if len(name) == length else None
+
+
+def check_structure(path: str | Path, expected: set[str] | None = None) -> set[str]:
+    """Walk a plain checkpoint's protobuf fields without reading the tensors (seeks; memory is a few KiB).
+
+    Proves the file is whole: every field ends inside the file, the last one exactly at its end, and (given
+    `expected`) every parameter name written is there. Returns the names found.
+    Raises:
+        CorruptWrite: the file is cut short, is not a checkpoint protobuf, or lacks expected parameters.
+        OSError: the file could not be read (proves nothing about its content).
+    """
+    path = Path(path)
+    size, names = path.stat().st_size, set()
+    with open(path, "rb") as f:
+        try:
+            while f.tell() < size:
+                key = _varint(f)
+                wire, field_number = key & 7, key >> 3
+                if wire == 0:
+                    _varint(f)
+                    continue
+                if wire not in (1, 2, 5) or field_number == 0:
+                    raise CorruptWrite(f"it holds a field of wire type {wire} (not a checkpoint protobuf)")
+                length = {1: 8, 5: 4}.get(wire) or _varint(f)
+                end = f.tell() + length
+                if end > size:
+                    raise CorruptWrite(f"a field runs {end - size} bytes past its end (cut short?)")
+                if wire == 2 and field_number == 1:
+                    name = _entry_name(f.read(min(length, 4096)))
+                    if name is not None:
+                        names.add(name)
+                f.seek(end)
+        except CorruptWrite as err:
+            raise CorruptWrite(f"{path} is damaged: {err}") from None
+    if size == 0:
+        raise CorruptWrite(f"{path} is empty")
+    missing = sorted((expected or set()) - names)
+    if missing:
+        raise CorruptWrite(f"{path} lacks {len(missing)} saved entries (cut short?): {missing[:4]}")
+    return names
+
+
+def _expected_names(save_obj, append_dict: dict | None) -> set[str] | None:
+    """Names save_checkpoint writes for `save_obj` (a Cell, a list of {"name", "data"}, or a dict), or None."""
+    if isinstance(save_obj, dict):
+        names = set(save_obj)
+    elif isinstance(save_obj, list):
+        names = {e["name"] for e in save_obj if isinstance(e, dict) and "name" in e}
+    elif isinstance(save_obj, ms.nn.Cell):
+        names = {
+            p.name
+            for _, p in save_obj.parameters_and_names()
+            if not getattr(p, "cache_enable", False) and not p.param_info.is_pipeline_shared_param
+        }
+    else:
+        return None
+    return names | set(append_dict or {})
+
+
+def save_atomic(save_obj, path: str | Path, append_dict: dict | None = None, verify: bool = True) -> Path:
+    """Write a plain checkpoint through src.atomic (temp file, streamed structure check, fsync, rename), then its
+    sha256 sidecar `path.sha256` (hashed from the temp file in 1 MiB chunks, written atomically).
+
+    Only a file proven bad (cut short) is discarded; one that merely cannot be read back is kept, without a
+    sidecar (logged). The previous sidecar is removed just before the rename, so a stale digest never sits beside
+    the new file, whatever happens next.
     Raises:
         CheckpointError: the save failed (disk full, say); the path and the reason are named, no partial file is
-            left and any previous file at `path` is intact.
+            left and any previous file at `path` (with its sidecar) is intact.
     """
+    path = Path(path)
+    expected = _expected_names(save_obj, append_dict) if verify else None
+    digest: dict[str, str] = {}
 
     def produce(tmp: Path) -> None:
-        ms.save_checkpoint(save_obj, str(tmp), append_dict=append_dict, crc_check=True)
+        ms.save_checkpoint(save_obj, str(tmp), append_dict=append_dict)
+
+    def check(tmp: Path) -> None:
+        if verify:
+            check_structure(tmp, expected)
+        digest["sha256"] = sha256_file(tmp)
 
     try:
-        return atomic_write(
-            path, produce, verify=verify_crc if verify else None, keep_suffix=True, leftovers=_mindspore_temp
+        atomic_write(
+            path,
+            produce,
+            verify=check,
+            keep_suffix=True,
+            leftovers=_mindspore_temp,
+            before_replace=lambda tmp: digest_path(path).unlink(missing_ok=True),
         )
     except AtomicWriteError as err:
         raise CheckpointError(str(err)) from err  # "could not write <path>: <reason>"
+    if "sha256" not in digest:
+        logger.warning("%s saved without a sha256 digest (it could not be read back): it loads unchecked", path)
+        return path
+    try:
+        write_text(digest_path(path), digest_line(digest["sha256"], path))
+    except AtomicWriteError as err:
+        logger.error("%s saved, but not its digest (%s): it loads without an integrity check", path, err)
+    return path
 
 
 def try_save(save_obj, path: str | Path, append_dict: dict | None = None, what: str = "checkpoint") -> Path | None:

@@ -142,7 +142,7 @@ def build_config(args: argparse.Namespace, flags: dict[str, str], model_path: st
 def prepare_resume(args: argparse.Namespace):
     """--resume: find the checkpoint and check it holds a training position, before anything is written.
 
-    A --pre_trained_model_path is checked too (exists, CRC intact).
+    A --pre_trained_model_path is checked too (exists, matches its sha256 sidecar or legacy CRC).
 
     Without --config/--save_dir the run's own config.json and directory are used (set on `args`).
     Returns:

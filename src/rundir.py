@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from src.atomic import stale_temps
+from src.digest import remove_with_digest
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,7 @@ def clear_previous_run(run_dir: str | Path, checkpoints: list[Path]) -> None:
     directory = Path(run_dir)
     doomed = checkpoints + [directory / name for name in RUN_FILES if (directory / name).is_file()]
     for path in doomed:
-        path.unlink(missing_ok=True)
+        remove_with_digest(path)  # a checkpoint goes with its sha256 sidecar
     if doomed:
         logger.warning("--overwrite: removed %d files of the previous run in %s", len(doomed), directory)
 

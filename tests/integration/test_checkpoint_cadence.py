@@ -55,7 +55,7 @@ def test_background_save_writes_the_snapshot_even_if_training_moves_on(labels, t
     saved = load_param_dict(path)
     np.testing.assert_array_equal(saved["fc.module.weight"].asnumpy(), before)
     assert int(saved["global_step_num"].asnumpy()) == 5 and int(saved["step_num"].asnumpy()) == 5
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["DeepSpeech-1_5.ckpt"]  # no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["DeepSpeech-1_5.ckpt", "DeepSpeech-1_5.ckpt.sha256"]
 
 
 def test_a_due_save_waits_while_the_previous_write_runs_then_rotation_keeps_the_newest(labels, tmp_path, monkeypatch):
@@ -80,23 +80,36 @@ def test_a_due_save_waits_while_the_previous_write_runs_then_rotation_keeps_the_
         saver.wait()
     saver.close()
     assert sorted(p.name for p in tmp_path.glob("*.ckpt")) == ["DeepSpeech-1_4.ckpt", "DeepSpeech-1_5.ckpt"]
+    assert sorted(p.name for p in tmp_path.glob("*.sha256")) == [
+        "DeepSpeech-1_4.ckpt.sha256",
+        "DeepSpeech-1_5.ckpt.sha256",
+    ]
 
 
 def test_the_post_save_check_streams_the_file_and_catches_every_truncation(labels, tmp_path, monkeypatch):
+    from src import digest
     from src.atomic import CorruptWrite
-    from src.checkpoint import save_atomic, verify_crc
+    from src.checkpoint import check_structure, save_atomic
 
     def no_full_load(*args, **kwargs):
         raise AssertionError("the post-save check must not load the whole checkpoint")
 
+    reads = []
+    real_sha = digest.sha256_file
     monkeypatch.setattr(ms, "load_checkpoint", no_full_load)
+    monkeypatch.setattr(
+        "src.checkpoint.sha256_file", lambda p, chunk=1 << 20: reads.append(chunk) or real_sha(p, chunk)
+    )
     path = save_atomic(small_cell(labels), tmp_path / "a.ckpt", append_dict={"epoch_num": 0})
-    verify_crc(path)
+    assert reads == [1 << 20]  # the sidecar's digest is hashed in 1 MiB chunks
+    names = check_structure(path)
+    assert {"fc.module.weight", "moment1.fc.module.weight", "epoch_num"} <= names
+    assert digest.check_digest(path)
     data = path.read_bytes()
     for cut in sorted({1, 7, len(data) // 3, len(data) // 2, len(data) - 5, len(data) - 1}):
         (tmp_path / "cut.ckpt").write_bytes(data[:cut])
         with pytest.raises(CorruptWrite, match="cut.ckpt"):
-            verify_crc(tmp_path / "cut.ckpt")
+            check_structure(tmp_path / "cut.ckpt", names)
 
 
 def test_progress_lines_are_the_labs(caplog):

@@ -65,7 +65,7 @@ def test_failed_save_keeps_the_previous_checkpoint(labels, tmp_path, monkeypatch
     assert saver.save(cell, 0, 1, 2) is None
     monkeypatch.setattr(ms, "save_checkpoint", real_save)
     assert saver.failures == 1 and "No space left on device" in caplog.text
-    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name]  # no half-written file left behind
+    assert sorted(p.name for p in tmp_path.iterdir()) == [first.name, f"{first.name}.sha256"]  # nothing half-written
     assert "fc.module.weight" in load_param_dict(first)
 
 

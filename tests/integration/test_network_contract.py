@@ -171,3 +171,33 @@ def test_checkpoint_we_write_has_exactly_the_official_names(full_net, tmp_path):
         "step_num",
         "global_step_num",
     }
+
+
+def test_checkpoints_we_write_parse_as_plain_protobufs_with_the_official_names(labels, tmp_path):
+    """The model zoo's MindSpore predates CRC trailers: our files must parse as a bare Checkpoint protobuf."""
+    import hashlib
+
+    from google.protobuf.message import DecodeError
+    from mindspore.train.checkpoint_pb2 import Checkpoint
+
+    from src.callback import CheckpointSaver
+    from src.checkpoint import save_atomic
+    from src.deepspeech2 import DeepSpeechModel, NetWithLossClass
+    from src.digest import digest_path
+    from src.train_step import TrainOneStep, build_optimizer
+
+    net = DeepSpeechModel(labels, 32, 5)  # the official layer count, tiny width: the names do not depend on it
+    cell = TrainOneStep(NetWithLossClass(net, 28), build_optimizer(net, 3e-4, (0.9, 0.999), 1e-8, 1e-5), 1024, 400)
+    periodic = CheckpointSaver(tmp_path, "DeepSpeech", 2).save(cell, 0, 4, 5)
+    best = save_atomic(cell, tmp_path / "DeepSpeech-best.ckpt", {"epoch_num": 0, "val_wer": 50.0})
+    for path in (periodic, best):
+        data = path.read_bytes()
+        proto = Checkpoint()
+        proto.ParseFromString(data)
+        names = {value.tag for value in proto.value}
+        assert set(contract_shapes()) <= names, path.name
+        assert digest_path(path).read_text() == f"{hashlib.sha256(data).hexdigest()}  {path.name}\n"
+    trailer = tmp_path / "crc.ckpt"  # what Issue 12's crc_check=True wrote: the plain parser refuses it
+    ms.save_checkpoint(net, str(trailer), crc_check=True)
+    with pytest.raises(DecodeError):
+        Checkpoint().ParseFromString(trailer.read_bytes())

@@ -182,20 +182,22 @@ def test_run_config_prefix_outside_the_run_is_refused(run_dir, tmp_path, capsys)
     assert [p.name for p in victim.iterdir()] == ["DeepSpeech-9_9.ckpt"]
 
 
-# --------------------------------------------------------------------------------- W9: checkpoint integrity (CRC)
+# ------------------------------------------------------------------- W9: checkpoint integrity (sha256 sidecar)
 def test_bit_flipped_checkpoint_is_refused_by_every_reader(run_dir, corpus, tmp_path, monkeypatch, capsys):
     from src.checkpoint import CheckpointError, has_crc, load_param_dict
+    from src.digest import digest_path
 
     ckpt = run_dir / "DeepSpeech-1_2.ckpt"
-    assert has_crc(ckpt)
+    assert digest_path(ckpt).is_file() and not has_crc(ckpt)
     flip_bytes(ckpt)
-    with pytest.raises(CheckpointError, match="is damaged.*CRC"):
+    with pytest.raises(CheckpointError, match=r"is damaged.*sha256 digest in DeepSpeech-1_2\.ckpt\.sha256"):
         load_param_dict(ckpt)
     monkeypatch.chdir(tmp_path)
     runs = {
         "eval": ["--pretrain_ckpt", str(ckpt), "--test_manifest", str(corpus / "m.csv")],
         "export": ["--pre_trained_model_path", str(ckpt), "--file_name", str(tmp_path / "x"), "--input_seconds", "3"],
         "train": ["--resume", str(ckpt)],
+        "transcribe": [str(corpus / "c0.wav"), "--model_path", str(ckpt)],
     }
     for name, argv in runs.items():
         assert script(name).main(argv) == 2, name
@@ -207,18 +209,43 @@ def test_bit_flipped_checkpoint_is_refused_by_every_reader(run_dir, corpus, tmp_
     assert not list(tmp_path.glob("x.*"))
 
 
-def test_checkpoints_without_crc_still_load(run_template, labels, tmp_path):
-    """Model-zoo checkpoints carry no CRC: they load as before (and ours load in MindSpore's plain loader)."""
+def test_checkpoints_without_a_digest_still_load(run_template, labels, tmp_path):
+    """Model-zoo checkpoints carry no sidecar: they load as before (and ours load in MindSpore's plain loader)."""
     from src import config as C
     from src.checkpoint import has_crc, load_network_weights, load_param_dict
     from src.deepspeech2 import build_network
+    from src.digest import digest_path
 
-    params = ms.load_checkpoint(str(run_template / "DeepSpeech-best.ckpt"))  # plain loader reads a CRC'd file
+    params = ms.load_checkpoint(str(run_template / "DeepSpeech-best.ckpt"))
     plain = tmp_path / "zoo.ckpt"
     ms.save_checkpoint([{"name": n, "data": p} for n, p in params.items()], str(plain))
-    assert not has_crc(plain) and "fc.module.weight" in load_param_dict(plain)
+    assert not digest_path(plain).exists() and not has_crc(plain)
+    assert "fc.module.weight" in load_param_dict(plain)
     net = build_network(labels, C.SpectConfig(), C.ModelConfig(hidden_size=32, hidden_layers=1))
     assert load_network_weights(net, plain).loaded > 0
+
+
+def test_checkpoints_with_a_crc_trailer_still_load_and_their_crc_is_checked(run_template, tmp_path):
+    """Files this project wrote with save_checkpoint(crc_check=True) before the sidecar: loaded, CRC checked."""
+    from src.checkpoint import CheckpointError, has_crc, load_param_dict
+
+    params = ms.load_checkpoint(str(run_template / "DeepSpeech-1_2.ckpt"))
+    legacy = tmp_path / "legacy.ckpt"
+    ms.save_checkpoint([{"name": n, "data": p} for n, p in params.items()], str(legacy), crc_check=True)
+    assert has_crc(legacy) and "step_num" in load_param_dict(legacy)
+    flip_bytes(legacy)
+    with pytest.raises(CheckpointError, match="legacy.ckpt is damaged.*CRC"):
+        load_param_dict(legacy)
+
+
+def test_a_malformed_sidecar_is_named(run_dir):
+    from src.checkpoint import CheckpointError, load_param_dict
+    from src.digest import digest_path
+
+    ckpt = run_dir / "DeepSpeech-1_2.ckpt"
+    digest_path(ckpt).write_text("not a digest\n")
+    with pytest.raises(CheckpointError, match=r"DeepSpeech-1_2\.ckpt\.sha256 does not hold a sha256 line"):
+        load_param_dict(ckpt)
 
 
 # ----------------------------------------------------------------- W10: the post-save check never deletes blindly
@@ -233,39 +260,62 @@ def test_save_keeps_a_checkpoint_that_cannot_be_read_back(labels, tmp_path, monk
     def no_memory(*args, **kwargs):
         raise MemoryError("simulated memory pressure")
 
-    monkeypatch.setattr(ms, "load_checkpoint", no_memory)  # the old check loaded the whole file back
-    real_verify = checkpoint.verify_crc
-
-    def unreadable(path, chunk=1 << 20):
+    def unreadable(path, *args, **kwargs):
         raise OSError(errno.EIO, "Input/output error")
 
-    monkeypatch.setattr(checkpoint, "verify_crc", unreadable)
+    monkeypatch.setattr(ms, "load_checkpoint", no_memory)  # an old check loaded the whole file back
+    monkeypatch.setattr(checkpoint, "check_structure", unreadable)
+    monkeypatch.setattr(checkpoint, "sha256_file", unreadable)
     path = save_atomic(net, tmp_path / "big.ckpt")
-    assert path.is_file() and "could not read back" in caplog.text
+    assert path.is_file() and "could not read back" in caplog.text and "without a sha256 digest" in caplog.text
     monkeypatch.undo()
-    real_verify(path)
+    checkpoint.check_structure(path)
     assert "fc.module.weight" in load_param_dict(path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.ckpt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.ckpt"]  # no sidecar for a file it could not hash
 
 
-def test_save_discards_a_file_proven_bad_by_its_crc(labels, tmp_path, monkeypatch):
+def test_save_discards_a_file_proven_cut_short_and_keeps_the_previous_one(labels, tmp_path, monkeypatch):
     from src import config as C
     from src.checkpoint import CheckpointError, save_atomic
     from src.deepspeech2 import build_network
 
     net = build_network(labels, C.SpectConfig(), C.ModelConfig(hidden_size=8, hidden_layers=1))
     (tmp_path / "m.ckpt").write_text("previous")
+    (tmp_path / "m.ckpt.sha256").write_text("previous digest")
     real_save = ms.save_checkpoint
 
-    def corrupting_save(obj, name, **kwargs):
+    def truncating_save(obj, name, **kwargs):
         real_save(obj, name, **kwargs)
         Path(name).chmod(0o644)
-        flip_bytes(Path(name), 4)
+        data = Path(name).read_bytes()
+        Path(name).write_bytes(data[: len(data) // 2])
 
-    monkeypatch.setattr(ms, "save_checkpoint", corrupting_save)
-    with pytest.raises(CheckpointError, match="m.ckpt.*fails its CRC check"):
+    monkeypatch.setattr(ms, "save_checkpoint", truncating_save)
+    with pytest.raises(CheckpointError, match="m.ckpt.*cut short"):
         save_atomic(net, tmp_path / "m.ckpt")
-    assert snapshot(tmp_path) == {"m.ckpt": b"previous"}
+    assert snapshot(tmp_path) == {"m.ckpt": b"previous", "m.ckpt.sha256": b"previous digest"}
+
+
+def test_disk_full_while_writing_the_sidecar_leaves_no_partial_file(labels, tmp_path, monkeypatch, caplog):
+    from src import config as C
+    from src.checkpoint import load_param_dict, save_atomic
+    from src.deepspeech2 import build_network
+
+    net = build_network(labels, C.SpectConfig(), C.ModelConfig(hidden_size=8, hidden_layers=1))
+    real_write_text = Path.write_text
+
+    def full_for_digests(self, text, *args, **kwargs):
+        if ".sha256" in self.name:
+            real_write_text(self, text[:10], *args, **kwargs)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write_text(self, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", full_for_digests)
+    path = save_atomic(net, tmp_path / "m.ckpt")
+    monkeypatch.undo()
+    assert "saved, but not its digest" in caplog.text and "No space left on device" in caplog.text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.ckpt"]  # no partial sidecar, no temporary file
+    assert "fc.module.weight" in load_param_dict(path)  # it loads as an unchecked checkpoint
 
 
 # ------------------------------------------------------------------ W7, P5: eval prints first, reports skipped clips
@@ -401,7 +451,7 @@ def test_disk_full_training_finishes_its_steps_and_leaves_no_partial_files(corpu
     assert "best checkpoint not saved" in out and "No space left on device" in out
     assert "learning curves not drawn" in out
     assert leftovers(run) == []
-    assert not list(run.glob("*.ckpt")) and not (run / "curves.png").exists()
+    assert not list(run.glob("*.ckpt")) and not list(run.glob("*.sha256")) and not (run / "curves.png").exists()
 
 
 def test_disk_full_eval_still_prints_its_summary(run_dir, corpus, tmp_path, monkeypatch, capsys):
@@ -443,6 +493,7 @@ def test_real_disk_full_training_and_eval_on_a_small_filesystem(small_filesystem
     assert "best checkpoint not saved" in out
     assert leftovers(small_filesystem) == []
     assert (run / "DeepSpeech-1_2.ckpt").is_file()
+    assert all(p.with_name(p.name.removesuffix(".sha256")).is_file() for p in run.glob("*.sha256"))  # no orphan
     fd = os.open(small_filesystem / "filler", os.O_WRONLY | os.O_CREAT)  # fill what is left, unbuffered
     try:
         while os.write(fd, b"\0" * (1 << 16)):

@@ -158,6 +158,8 @@ def test_trainer_feeds_the_schedule_to_the_optimizer_and_rotates_checkpoints(
     np.testing.assert_allclose(summary.lr_used, [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4, 2.5e-4], rtol=1e-6)
     kept = sorted(p.name for p in (tmp_path / "run").glob("DeepSpeech-*.ckpt"))
     assert kept == ["DeepSpeech-3_1.ckpt", "DeepSpeech-3_2.ckpt"]
+    sidecars = sorted(p.name for p in (tmp_path / "run").glob("DeepSpeech-*_*.ckpt.sha256"))
+    assert sidecars == [f"{name}.sha256" for name in kept]  # rotation removes a checkpoint with its digest
     assert (tmp_path / "run" / "train_curve.csv").read_text().count("\n") == 7
     assert (tmp_path / "run" / "curves.png").stat().st_size > 1000
 
@@ -174,6 +176,7 @@ def test_validation_each_epoch_keeps_the_best_checkpoint(digit_manifest, tiny_tr
     assert [epoch for epoch, _, _ in summary.val] == [0, 1]
     assert all(0 <= wer <= 100 * 10 for _, wer, _ in summary.val)
     best = load_param_dict(tmp_path / "run" / "DeepSpeech-best.ckpt")
+    assert (tmp_path / "run" / "DeepSpeech-best.ckpt.sha256").is_file()
     assert float(best["val_wer"].asnumpy()) == pytest.approx(min(wer for _, wer, _ in summary.val), rel=1e-5)
     rows = (tmp_path / "run" / "val_curve.csv").read_text().splitlines()
     assert len(rows) == 3  # header + one row per epoch

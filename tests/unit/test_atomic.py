@@ -94,3 +94,41 @@ def test_keep_suffix_and_stale_temps(tmp_path):
     mine.write_text("x")
     (tmp_path / ".train.lock").write_text("")
     assert atomic.stale_temps(tmp_path) == [dead_ms, dead]
+
+
+def test_before_replace_runs_last_and_its_failure_keeps_the_old_file(tmp_path):
+    target = tmp_path / "a.bin"
+    target.write_text("old")
+    seen = []
+    atomic.atomic_write(
+        target, lambda tmp: tmp.write_text("new"), before_replace=lambda tmp: seen.append(tmp.read_text())
+    )
+    assert seen == ["new"] and target.read_text() == "new"
+    with pytest.raises(atomic.AtomicWriteError, match=r"a\.bin: No space left on device"):
+        atomic.atomic_write(target, lambda tmp: tmp.write_text("newer"), before_replace=_enospc)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.bin"] and target.read_text() == "new"
+
+
+# ------------------------------------------------------------------------------------ src/digest.py: sidecars
+def test_sidecar_digest_streams_and_names_the_file_on_mismatch(tmp_path):
+    import hashlib
+
+    from src import digest
+
+    data = os.urandom(3 * 1024 + 5)
+    path = tmp_path / "m.ckpt"
+    path.write_bytes(data)
+    assert digest.digest_path(path) == tmp_path / "m.ckpt.sha256"
+    assert digest.sha256_file(path, chunk=1000) == hashlib.sha256(data).hexdigest()  # several chunks, one hash
+    assert digest.check_digest(path) is False  # no sidecar: nothing to check (a model-zoo file)
+    atomic.write_text(digest.digest_path(path), digest.digest_line(digest.sha256_file(path), path))
+    assert digest.digest_path(path).read_text() == f"{hashlib.sha256(data).hexdigest()}  m.ckpt\n"  # sha256sum -c
+    assert digest.check_digest(path) is True
+    path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+    with pytest.raises(digest.DigestMismatch, match=r"m\.ckpt does not match its sha256 digest in m\.ckpt\.sha256"):
+        digest.check_digest(path)
+    digest.digest_path(path).write_text("garbage\n")
+    with pytest.raises(digest.DigestMismatch, match=r"m\.ckpt\.sha256 does not hold a sha256 line"):
+        digest.check_digest(path)
+    digest.remove_with_digest(path)
+    assert list(tmp_path.iterdir()) == []

@@ -273,6 +273,7 @@ def test_lock_is_released_when_the_holder_dies(tmp_path):
 
 def test_new_run_into_another_runs_directory_is_refused_unless_resume_or_overwrite(tmp_path):
     (tmp_path / "DeepSpeech-1_5.ckpt").write_bytes(b"x")
+    (tmp_path / "DeepSpeech-1_5.ckpt.sha256").write_text("digest")
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(RunDirError, match=r"already holds 1 checkpoint.*--resume .*--overwrite"):
         check_ownership(tmp_path, resume=False, overwrite=False)
@@ -280,6 +281,7 @@ def test_new_run_into_another_runs_directory_is_refused_unless_resume_or_overwri
     lock = claim_run_dir(tmp_path, resume=False, overwrite=True)
     lock.release()
     assert not (tmp_path / "DeepSpeech-1_5.ckpt").exists() and (tmp_path / "config.json").exists()
+    assert not (tmp_path / "DeepSpeech-1_5.ckpt.sha256").exists()  # --overwrite removes a checkpoint's digest too
 
 
 # ------------------------------------------------------------------------------------- P14: transcribe segments
