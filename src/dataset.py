@@ -309,7 +309,8 @@ class SpeechDataset:
         if self.batches_per_epoch(0) == 0:
             size = f"{batch_seconds:g} s of audio" if self.max_frames else str(batch_size)
             raise ValueError(
-                f"{len(utterances)} clips make no full batch of {size} per rank (world size {world}); lower batch_size"
+                f"{len(utterances)} clips make no full batch of {size} per rank (world size {world}); "
+                "lower batch_size (or batch_seconds)"
             )
 
     def is_long(self, index: int) -> bool:
