@@ -75,11 +75,6 @@ class MaskedBatchNorm2d(nn.Cell):
 CONV_CHUNK_BYTES = 64 * 2**20
 
 
-def _chunks(total: int, size: int) -> list:
-    """[(start, stop), ...] covering range(total) in pieces of at most `size` (no min(): graph mode parses this)."""
-    return [(a, a + size if a + size < total else total) for a in range(0, total, size)]
-
-
 class _MatmulConvFn(nn.Cell):
     """The convolution as a function of (input, weight) with its own backward (see MatmulConv2d).
 
@@ -147,7 +142,8 @@ class _MatmulConvFn(nn.Cell):
         xf, w2, taps = self._fold_time(x, steps), self._fold_weight(w), self.taps
         outs = []
         done = w2
-        for a, b in _chunks(out_t, chunk):
+        for a in range(0, out_t, chunk):  # a plain range: graph mode unrolls it (a helper list sometimes failed)
+            b = a + chunk if a + chunk < out_t else out_t
             # Output steps [a, b) need folded input steps [a, b + taps - 1).
             cols = self._cols(ops.depend(xf[:, a : b + taps - 1], done), out_f)
             y = ops.matmul(cols, w2).view(n, (b - a + taps - 1) * out_f * taps, self.o)
@@ -185,8 +181,9 @@ class _MatmulConvFn(nn.Cell):
         dw2 = ops.zeros((self.k, taps * o), w.dtype)
         dxs = []
         done = padded
-        for bounds in _chunks(steps, chunk):
-            part, done = self._backward_chunk(xf, w2, padded, done, bounds[0], bounds[1], out_f)
+        for a in range(0, steps, chunk):
+            b = a + chunk if a + chunk < steps else steps
+            part, done = self._backward_chunk(xf, w2, padded, done, a, b, out_f)
             dw2 = dw2 + part
             dxs.append(done)
         dw = self._unfold_weight_grad(dw2)
