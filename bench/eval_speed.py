@@ -3,7 +3,7 @@
 Usage:
     python bench/eval_speed.py [--hidden 1024] [--layers 5] [--clips 20] [--min_seconds 5] [--max_seconds 15]
                                [--batches 20,1] [--only project|onnx|torch] [--threads N] [--timeout_s S]
-                               [--mem_limit_gb G] [--history FILE]
+                               [--mem_limit_gb G] [--keep_memory] [--history FILE]
 
 One command, one run. It prints the host (CPU model, cores, AVX2 / AVX-512 / AVX512_BF16 / AMX flags, library
 versions), then evaluates one fixed synthetic set of clips (`--clips` clips of `--min_seconds`..`--max_seconds`,
@@ -121,7 +121,7 @@ def project_predict(spec: dict):
         ms.set_context(runtime_num_threads=spec["threads"])
     model = C.ModelConfig(hidden_size=spec["hidden"], hidden_layers=spec["layers"])
     _, cell = load_predictor(spec["ckpt"], load_labels(REPO_ROOT / "labels.json"), C.SpectConfig(), model)
-    release = C.EvalConfig().release_memory_on_new_shape  # eval.py's default
+    release = C.EvalConfig().release_memory_on_new_shape and not spec.get("keep_memory")  # eval.py's default
     return cell_predict_fn(cell, release), int(ms.get_context("runtime_num_threads"))
 
 
@@ -237,6 +237,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=0, help="intra-op threads for all sides (0: library default)")
     parser.add_argument("--timeout_s", type=float, default=3600.0, help="per subprocess")
     parser.add_argument("--mem_limit_gb", type=float, default=0.0, help="kill a subprocess past this RSS (0: off)")
+    parser.add_argument(
+        "--keep_memory",
+        action="store_true",
+        help="project: keep each length's memory (release_memory_on_new_shape off)",
+    )
     parser.add_argument("--history", default=str(HISTORY), help="JSON lines file the run's record is appended to")
     parser.add_argument("--worker", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -310,6 +315,7 @@ def run_all(args: argparse.Namespace, sides: list[str], frames: list[int]) -> tu
     results: dict = {side: {} for side in sides}
     with tempfile.TemporaryDirectory(prefix="eval_speed_") as folder:
         base = {"hidden": args.hidden, "layers": args.layers, "threads": args.threads, "frames": frames}
+        base["keep_memory"] = args.keep_memory
         print("preparing the checkpoint and its ONNX exports ...", end=" ", flush=True)
         prep = runner({**base, "mode": "prepare", "folder": folder, "batches": args.batch_list})
         if prep.failure:
