@@ -70,7 +70,8 @@ def main(argv=None) -> int:
     data = create_eval_dataset(d, labels)
     decode = build_decoder(labels, cfg.LMConfig)
     _, cell = load_predictor(args.pretrain_ckpt, labels, d.SpectConfig, cfg.ModelConfig)
-    result = evaluate(cell_predict_fn(cell), data, decode, Decoder(labels), print_utterance if cfg.verbose else None)
+    predict = cell_predict_fn(cell, cfg.release_memory_on_new_shape)
+    result = evaluate(predict, data, decode, Decoder(labels), print_utterance if cfg.verbose else None)
     # The summary comes first: a results file that cannot be written must not cost a finished evaluation.
     print(f"Test Summary \tAverage WER {result.wer * 100:.3f}\tAverage CER {result.cer * 100:.3f}\t", flush=True)
     if data.failed:

@@ -11,8 +11,9 @@ lengths and features drawn from a fixed seed: random features, since speed does 
 batch size, for
 
   * project: the network eval.py runs (src.inference.load_predictor: DeepSpeechModel + PredictWithSoftmax,
-    GRAPH_MODE), batched as eval.py batches (src.dataset.make_batches in order of duration, src.dataset.collate:
-    each batch padded to its bucket length, no rows added);
+    GRAPH_MODE, memory released when the padded length changes as eval.py does), batched as eval.py batches
+    (src.dataset.make_batches in order of duration, src.dataset.collate: each batch padded to its bucket length,
+    no rows added);
   * onnx: the same checkpoint exported by src.exporting.export_file (what export.py writes), run by
     onnxruntime on the CPU through src.exporting.ExportedModel. Exported graphs are static, so every batch is
     padded to the longest clip's bucket and a short last batch gets empty rows (length 0), as transcribe.py does;
@@ -120,7 +121,8 @@ def project_predict(spec: dict):
         ms.set_context(runtime_num_threads=spec["threads"])
     model = C.ModelConfig(hidden_size=spec["hidden"], hidden_layers=spec["layers"])
     _, cell = load_predictor(spec["ckpt"], load_labels(REPO_ROOT / "labels.json"), C.SpectConfig(), model)
-    return cell_predict_fn(cell), int(ms.get_context("runtime_num_threads"))
+    release = C.EvalConfig().release_memory_on_new_shape  # eval.py's default
+    return cell_predict_fn(cell, release), int(ms.get_context("runtime_num_threads"))
 
 
 def onnx_predict(spec: dict):

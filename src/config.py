@@ -193,6 +193,9 @@ class EvalConfig:
     device_target: str = "CPU"
     save_output: str = ""  # per-utterance results (.csv, or .json); "" = eval_results.csv beside the checkpoint
     verbose: bool = True
+    # eval.py: free MindSpore's cached memory when the padded length changes (batches run in order of duration,
+    # so each length comes once): RSS stays near one length's footprint instead of growing with every length
+    release_memory_on_new_shape: bool = True
     DataConfig: EvalDataConfig = field(default_factory=EvalDataConfig)
     ModelConfig: ModelConfig = field(default_factory=ModelConfig)
     LMConfig: LMConfig = field(default_factory=LMConfig)

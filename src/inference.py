@@ -30,10 +30,23 @@ def load_predictor(ckpt: str, labels: list[str], spect: C.SpectConfig, model: C.
     return net, PredictWithSoftmax(net)
 
 
-def cell_predict_fn(cell):
-    """numpy-in/numpy-out predict function over a MindSpore cell (features (N,1,F,T), lengths (N,))."""
+def cell_predict_fn(cell, release_on_new_shape: bool = False):
+    """numpy-in/numpy-out predict function over a MindSpore cell (features (N,1,F,T), lengths (N,)).
+
+    Args:
+        release_on_new_shape: hand MindSpore's cached runtime memory back when the input shape changes. Each
+            shape runs its own graph and MindSpore keeps every graph's memory, so RSS would grow with every new
+            length; the next call re-allocates (seconds), which pays when shapes come in runs (evaluation in
+            order of duration), not for live decoding whose shape changes at every call.
+    """
+    last: list[tuple | None] = [None]
 
     def predict(features: np.ndarray, lengths: np.ndarray):
+        if release_on_new_shape and last[0] not in (None, features.shape):
+            import mindspore as ms
+
+            ms.ms_memory_recycle()
+        last[0] = features.shape
         probs, out_lengths = cell(Tensor(features), Tensor(lengths.astype(np.int32)))
         return probs.asnumpy(), out_lengths.asnumpy()
 

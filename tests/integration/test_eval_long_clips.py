@@ -65,8 +65,8 @@ def run_eval(monkeypatch, tiny_model, manifest, out: Path, *options: str) -> tup
     seen: list[tuple] = []
     real = src.inference.cell_predict_fn
 
-    def recording(cell):
-        predict = real(cell)
+    def recording(cell, *args):
+        predict = real(cell, *args)
 
         def wrapped(features, lengths):
             seen.append((features.shape, tuple(int(n) for n in lengths)))
@@ -143,3 +143,20 @@ def test_exported_static_batch_gets_empty_rows_not_copies(tiny_model) -> None:
     batch, lengths = seen[0]
     assert list(lengths) == [90, 0, 0]
     assert np.array_equal(batch[0, 0, :, :90], features) and not batch[1:].any()
+
+
+def test_eval_releases_memory_when_the_length_changes(monkeypatch, tiny_model, manifests, tmp_path, graph_mode_cpu):
+    """Batches come in order of duration: one release per new padded length, none within a length."""
+    released = []
+    monkeypatch.setattr(graph_mode_cpu, "ms_memory_recycle", lambda: released.append(1))
+    options = ["--batch_size", "1", "--set", "DataConfig.max_eval_seconds=20"]
+    seen, rows, code = run_eval(monkeypatch, tiny_model, manifests["mixed"], tmp_path / "r.csv", *options)
+    assert code == 0 and len(rows) == 3
+    changes = sum(1 for a, b in zip(seen, seen[1:]) if a[0] != b[0])
+    assert changes >= 2 and len(released) == changes
+    calls = len(seen)
+    seen2, _, _ = run_eval(
+        monkeypatch, tiny_model, manifests["mixed"], tmp_path / "r2.csv", *options,
+        "--set", "release_memory_on_new_shape=false",
+    )  # fmt: skip
+    assert len(released) == changes and len(seen2) == calls  # switched off: no more releases
