@@ -30,7 +30,8 @@ if [[ ${#missing[@]} -gt 0 ]]; then
 fi
 # Test/dev tools; librosa checks our STFT against the library the official checkpoints' features came from.
 # kenlm-ex: a KenLM wheel (the `kenlm` module) so KenLM binaries load and the KenLM tests run.
-# requests + selenium: the server's API and browser tests.
+# requests + selenium: the server's API and browser tests. torch (CPU build): the PyTorch reference of
+# bench/train_speed.py and bench/eval_speed.py, pinned to the project's network by tests/integration.
 "$PYTHON" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements.txt" "pytest>=7" "ruff>=0.5" \
-  "librosa>=0.10" "kenlm-ex>=0.2.1" "requests>=2.28" "selenium>=4.15"
+  "librosa>=0.10" "kenlm-ex>=0.2.1" "requests>=2.28" "selenium>=4.15" "torch==2.13.0+cpu"
 "$PYTHON" -c "import mindspore, numpy; print('mindspore', mindspore.__version__, 'numpy', numpy.__version__)"

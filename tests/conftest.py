@@ -27,12 +27,7 @@ DIGIT_VOICES = (
     ("en-gb-scotland", 150, 55),
 )
 # Tests allowed to skip under DS2_REQUIRE_MINDSPORE=1 (node ids): only skips that are by design.
-ALLOWED_SKIPS: frozenset[str] = frozenset(
-    {
-        "tests/unit/test_atomic.py::test_read_only_directory_is_reported",  # root may write into read-only folders
-        "tests/unit/test_fsdd_tool.py::test_matches_the_shared_copy",  # needs the shared FSDD copy to compare with
-    }
-)
+ALLOWED_SKIPS: frozenset[str] = frozenset()
 
 
 def pytest_configure(config):

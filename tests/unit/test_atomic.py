@@ -71,16 +71,23 @@ def test_unreadable_back_is_kept_not_deleted(tmp_path, caplog):
     assert "could not read back" in caplog.text and "keeping it" in caplog.text
 
 
-def test_read_only_directory_is_reported(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root writes into read-only directories")
+def test_read_only_directory_is_reported(tmp_path, monkeypatch, caplog):
     ro = tmp_path / "ro"
     ro.mkdir()
+    if os.geteuid() == 0:  # root writes into a chmod-ed folder anyway: fail the rename as a read-only one would
+
+        def refuse(src, dst):
+            raise PermissionError(13, "Permission denied", str(dst))
+
+        monkeypatch.setattr(atomic.os, "replace", refuse)
     ro.chmod(0o500)
     try:
-        assert atomic.try_write_text(ro / "f.txt", "x") is False
+        with caplog.at_level(logging.WARNING):
+            assert atomic.try_write_text(ro / "f.txt", "x") is False
     finally:
         ro.chmod(0o700)
+    assert list(ro.iterdir()) == []  # nothing partial left
+    assert str(ro / "f.txt") in caplog.text
 
 
 def test_keep_suffix_and_stale_temps(tmp_path):
