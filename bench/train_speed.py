@@ -208,7 +208,7 @@ def project_stepper(hidden: int, layers: int, threads: int, recompute_rnn: bool 
 
     from src import config as C
     from src.deepspeech2 import NetWithLossClass, build_network
-    from src.runtime import set_context
+    from src.runtime import release_runtime_memory, set_context
     from src.text import load_labels
     from src.train_step import TrainOneStep, build_optimizer, set_learning_rate
 
@@ -230,7 +230,7 @@ def project_stepper(hidden: int, layers: int, threads: int, recompute_rnn: bool 
 
     def run(batch: tuple) -> float:
         if cfg.TrainingConfig.release_memory_on_new_shape and shapes and shapes[-1] != batch[0].shape:
-            ms.ms_memory_recycle()
+            release_runtime_memory()
         shapes.append(batch[0].shape)
         set_learning_rate(optimizer, o.learning_rate)  # the trainer writes the schedule's LR every step
         loss, _, _ = step(*(Tensor(a) for a in batch))

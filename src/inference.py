@@ -13,6 +13,7 @@ from src.checkpoint import load_network_weights
 from src.deepspeech2 import PredictWithSoftmax, build_network
 from src.evaluation import EvalResult, evaluate
 from src.greedydecoder import GreedyCTCDecoder
+from src.runtime import release_runtime_memory
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +44,7 @@ def cell_predict_fn(cell, release_on_new_shape: bool = False):
 
     def predict(features: np.ndarray, lengths: np.ndarray):
         if release_on_new_shape and last[0] not in (None, features.shape):
-            import mindspore as ms
-
-            ms.ms_memory_recycle()
+            release_runtime_memory()
         last[0] = features.shape
         probs, out_lengths = cell(Tensor(features), Tensor(lengths.astype(np.int32)))
         return probs.asnumpy(), out_lengths.asnumpy()

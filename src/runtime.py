@@ -44,3 +44,20 @@ def set_context(device_target: str, device_id: int | None = None) -> None:
     if device_id is not None and device_target != "CPU":
         kwargs["device_id"] = device_id
     ms.set_context(**kwargs)
+
+
+def release_runtime_memory() -> None:
+    """Hand memory back after the input shape changed: MindSpore's cached runtime memory, then the C heap's.
+
+    ms_memory_recycle frees what MindSpore caches per compiled graph; glibc keeps the freed pages of the
+    kernels' own allocations until malloc_trim returns them to the system (a no-op where there is no glibc).
+    """
+    import ctypes
+
+    import mindspore as ms
+
+    ms.ms_memory_recycle()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass

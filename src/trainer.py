@@ -30,6 +30,7 @@ from src.deepspeech2 import NetWithLossClass, build_network
 from src.evaluation import EvalResult
 from src.inference import evaluate_network
 from src.lr_generator import get_lr
+from src.runtime import release_runtime_memory
 from src.text import load_labels
 from src.train_step import TrainOneStep, build_optimizer, get_learning_rate, set_learning_rate
 
@@ -255,7 +256,7 @@ class Trainer:
         """
         if self.cfg.TrainingConfig.release_memory_on_new_shape and self.last_shape not in (None, shape):
             self.saver.wait()  # no checkpoint write in flight while the runtime frees memory
-            ms.ms_memory_recycle()
+            release_runtime_memory()
         self.last_shape = shape
 
     def _one_step(self, batch) -> tuple[float, bool]:
