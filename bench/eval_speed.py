@@ -341,31 +341,15 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GLOG_v", "3")  # MindSpore: errors only
     if str(REPO_ROOT) not in sys.path:
         sys.path.insert(0, str(REPO_ROOT))
-    from bench.train_speed import (
-        RESULT_TAG,
-        TORCH_INSTALL,
-        append_history,
-        cpu_info,
-        git_commit,
-        library_versions,
-        print_host,
-        torch_available,
-    )
+    from bench.train_speed import RESULT_TAG, append_history, git_commit, library_versions, start_run
 
     if args.worker:
         print(RESULT_TAG + json.dumps(worker(json.loads(args.worker))), flush=True)
         return 0
     versions = {**library_versions(), "onnxruntime": _version("onnxruntime")}
-    host = {**cpu_info(), "versions": versions, "threads_requested": args.threads,
-            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "")}  # fmt: skip
-    print_host(host)
-    sides = [args.only] if args.only else list(SIDES)
-    missing = torch_available() if "torch" in sides else ""
-    if missing:
-        print(f"PyTorch reference skipped: `import torch` failed ({missing}); install it with: {TORCH_INSTALL}")
-        sides.remove("torch")
-        if not sides:
-            return 2
+    host, sides = start_run(args.only, args.threads, versions, SIDES)
+    if not sides:
+        return 2
     frames = clip_frames(args.clips, args.min_seconds, args.max_seconds)
     audio_s = audio_seconds(frames)
     print(f"clip set: {len(frames)} clips, {audio_s:.1f} s of audio ({min(frames)}-{max(frames)} frames)")

@@ -372,6 +372,19 @@ def torch_available() -> str:
     return ""
 
 
+def start_run(only: str | None, threads: int, versions: dict, all_sides: tuple = SIDES) -> tuple[dict, list[str]]:
+    """Print the host and pick the sides to run (`only`, else all_sides) less a missing torch: (host record, sides)."""
+    host = {**cpu_info(), "versions": versions, "threads_requested": threads,
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "")}  # fmt: skip
+    print_host(host)
+    sides = [only] if only else list(all_sides)
+    missing = torch_available() if "torch" in sides else ""
+    if missing:
+        print(f"PyTorch reference skipped: `import torch` failed ({missing}); install it with: {TORCH_INSTALL}")
+        sides.remove("torch")
+    return host, sides
+
+
 def case_numbers(data: dict, batch: int, seconds: float, hidden: int, layers: int) -> dict:
     """Step time (mean of the timed steps), audio-s/s, GFLOP/s and peak RSS from a child's result."""
     from bench.flops import train_step_flops
@@ -533,16 +546,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.worker:
         print(RESULT_TAG + json.dumps(worker(json.loads(args.worker))), flush=True)
         return 0
-    host = {**cpu_info(), "versions": library_versions(), "threads_requested": args.threads,
-            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "")}  # fmt: skip
-    print_host(host)
-    sides = [args.only] if args.only else list(SIDES)
-    missing = torch_available() if "torch" in sides else ""
-    if missing:
-        print(f"PyTorch reference skipped: `import torch` failed ({missing}); install it with: {TORCH_INSTALL}")
-        sides.remove("torch")
-        if not sides:
-            return 2
+    host, sides = start_run(args.only, args.threads, library_versions())
+    if not sides:
+        return 2
     cases = run_cases(args, sides)
     sweeps = run_sweeps(args, sides) if args.sweep_list else {}
     used = {side: _get(c, side, "threads") for c in cases for side in sides if _get(c, side, "threads")}
