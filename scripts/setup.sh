@@ -18,6 +18,8 @@ fi
 missing=()
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || missing+=(sox)
+# ShellCheck: scripts/test.sh lints the launchers with it.
+command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 # The browser tests of the server's page (tests/integration/test_serve_browser.py): headless Chromium + its driver.
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium chromium-driver)
 if [[ ${#missing[@]} -gt 0 ]]; then
