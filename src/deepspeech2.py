@@ -131,11 +131,14 @@ class _MatmulConvFn(nn.Cell):
         dw = dw2.view(kf, st, c, taps, o).transpose(4, 2, 0, 3, 1).view(o, c, kf, taps * st)
         return dw[:, :, :, :kt]
 
+    def _freq_index(self, out_f: int) -> Tensor:
+        """(out_F * kF,) i32: the input frequency row feeding output row v through tap i (gathered in _cols)."""
+        return Tensor((np.arange(out_f)[:, None] * self.sf + np.arange(self.kf)[None, :]).reshape(-1), mstype.int32)
+
     def _cols(self, xf: Tensor, out_f: int) -> Tensor:
         """(N, t, F, s*C) -> (N * t * F', kF * s * C): rows (n, t, v), columns (i, p, c)."""
-        f_idx = (np.arange(out_f)[:, None] * self.sf + np.arange(self.kf)[None, :]).reshape(-1)
         # One gather instead of strided slices (the CPU StridedSliceGrad kernel fails on stride > 1).
-        return ops.gather(xf, Tensor(f_idx, mstype.int32), 2).view(-1, self.k)
+        return ops.gather(xf, self._freq_index(out_f), 2).view(-1, self.k)
 
     def construct(self, x: Tensor, w: Tensor) -> Tensor:
         n, _, _, out_f, out_t, steps, chunk = self._sizes(x)
@@ -169,8 +172,7 @@ class _MatmulConvFn(nn.Cell):
             return dw2, dw2
         dcols = self.matmul_tb(dy, w2).view(n, b - a, out_f * self.kf, self.k // self.kf)
         # Scatter-add the gathered frequency rows back: a segment sum over the frequency axis.
-        f_idx = (np.arange(out_f)[:, None] * self.sf + np.arange(self.kf)[None, :]).reshape(-1)
-        rows = ops.unsorted_segment_sum(dcols.transpose(2, 0, 1, 3), Tensor(f_idx, mstype.int32), f)
+        rows = ops.unsorted_segment_sum(dcols.transpose(2, 0, 1, 3), self._freq_index(out_f), f)
         return dw2, rows.transpose(1, 2, 0, 3)
 
     def bprop(self, x: Tensor, w: Tensor, out: Tensor, dout: Tensor) -> tuple:
