@@ -197,11 +197,14 @@ def synthetic_batch(batch: int, seconds: float, seed: int = 0) -> tuple:
     return features, lengths, labels, np.full(batch, chars, np.int32)
 
 
-def project_stepper(hidden: int, layers: int, threads: int, recompute_rnn: bool = False):
+def project_stepper(
+    hidden: int, layers: int, threads: int, recompute_rnn: bool = False, micro_batch_seconds: float | None = None
+):
     """The project's training step as train.py builds it: (run(batch) -> loss, threads used).
 
     Like the trainer (TrainingConfig.release_memory_on_new_shape), MindSpore's cached memory is released when
-    the batch shape changes.
+    the batch shape changes, and a batch past `micro_batch_seconds` of padded audio (None: the config default,
+    TrainingConfig.micro_batch_seconds) is split into micro-batches with one optimizer update.
     """
     import mindspore as ms
     from mindspore import Tensor
@@ -209,8 +212,9 @@ def project_stepper(hidden: int, layers: int, threads: int, recompute_rnn: bool 
     from src import config as C
     from src.deepspeech2 import NetWithLossClass, build_network
     from src.runtime import release_runtime_memory, set_context
+    from src.shapes import frames_to_seconds
     from src.text import load_labels
-    from src.train_step import TrainOneStep, build_optimizer, set_learning_rate
+    from src.train_step import SplitBatchStep, TrainOneStep, build_optimizer, micro_batch_count, set_learning_rate
 
     set_context("CPU")
     if threads:
@@ -218,6 +222,8 @@ def project_stepper(hidden: int, layers: int, threads: int, recompute_rnn: bool 
     cfg = C.TrainConfig()
     cfg.ModelConfig.hidden_size, cfg.ModelConfig.hidden_layers = hidden, layers
     cfg.ModelConfig.recompute_rnn = recompute_rnn
+    if micro_batch_seconds is not None:
+        cfg.TrainingConfig.micro_batch_seconds = micro_batch_seconds
     ms.set_seed(cfg.TrainingConfig.seed)
     labels = load_labels(REPO_ROOT / "labels.json")
     net = build_network(labels, cfg.DataConfig.SpectConfig, cfg.ModelConfig)
@@ -226,20 +232,28 @@ def project_stepper(hidden: int, layers: int, threads: int, recompute_rnn: bool 
     step = TrainOneStep(NetWithLossClass(net, blank=len(labels) - 1), optimizer, o.loss_scale, o.max_norm)
     step.set_train()
 
-    shapes = []
+    shapes, split = [], []
 
     def run(batch: tuple) -> float:
-        if cfg.TrainingConfig.release_memory_on_new_shape and shapes and shapes[-1] != batch[0].shape:
+        clips, frames = batch[0].shape[0], batch[0].shape[-1]
+        padded_s = frames_to_seconds(frames, cfg.DataConfig.SpectConfig.window_stride)
+        parts = micro_batch_count(clips, padded_s, cfg.TrainingConfig.micro_batch_seconds)
+        shape = (clips // parts,) + batch[0].shape[1:]
+        if cfg.TrainingConfig.release_memory_on_new_shape and shapes and shapes[-1] != shape:
             release_runtime_memory()
-        shapes.append(batch[0].shape)
+        shapes.append(shape)
         set_learning_rate(optimizer, o.learning_rate)  # the trainer writes the schedule's LR every step
-        loss, _, _ = step(*(Tensor(a) for a in batch))
+        if parts == 1:
+            loss, _, _ = step(*(Tensor(a) for a in batch))
+        else:
+            split[:] = split or [SplitBatchStep(step)]
+            loss, _, _ = split[0](batch, parts)
         return float(loss.asnumpy())
 
     return run, int(ms.get_context("runtime_num_threads"))
 
 
-def torch_stepper(hidden: int, layers: int, threads: int, recompute_rnn: bool = False):
+def torch_stepper(hidden: int, layers: int, threads: int, **_project_options):
     """The PyTorch reference's training step with the same optimizer settings: (run(batch) -> loss, threads)."""
     import torch
 
@@ -271,7 +285,11 @@ def _status_gb(key: str) -> float:
 def worker(spec: dict) -> dict:
     """Inside a fresh process: time a case (mode 'case') or walk the clip lengths (mode 'sweep')."""
     make = project_stepper if spec["side"] == "project" else torch_stepper
-    run, threads = make(spec["hidden"], spec["layers"], spec["threads"], spec.get("recompute_rnn", False))
+    options = {
+        "recompute_rnn": spec.get("recompute_rnn", False),
+        "micro_batch_seconds": spec.get("micro_batch_seconds"),
+    }
+    run, threads = make(spec["hidden"], spec["layers"], spec["threads"], **options)
     result = {"threads": threads}
     if spec["mode"] == "case":
         batch = synthetic_batch(spec["batch"], spec["seconds"])
@@ -349,6 +367,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--recompute_rnn", action="store_true", help="the project with ModelConfig.recompute_rnn (less memory)"
     )
+    parser.add_argument(
+        "--micro_batch_seconds",
+        type=float,
+        default=None,
+        help="the project splits batches past this many padded seconds (default: TrainingConfig's; 0: never)",
+    )
     parser.add_argument("--timeout_s", type=float, default=3600.0, help="per subprocess")
     parser.add_argument("--mem_limit_gb", type=float, default=0.0, help="kill a subprocess past this RSS (0: off)")
     parser.add_argument("--history", default=str(HISTORY), help="JSON lines file the run's record is appended to")
@@ -411,6 +435,7 @@ def _ratio(a, b) -> float | None:
 def _spec(args: argparse.Namespace, side: str, **extra) -> dict:
     base = {"side": side, "hidden": args.hidden, "layers": args.layers, "threads": args.threads}
     base["recompute_rnn"] = args.recompute_rnn
+    base["micro_batch_seconds"] = args.micro_batch_seconds
     return {**base, "steps": args.steps, "warmup": args.warmup, **extra}
 
 

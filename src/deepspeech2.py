@@ -28,6 +28,24 @@ def sequence_mask(lengths: Tensor, max_len: int) -> Tensor:
     return (steps.view(1, -1) < lengths.view(-1, 1)).astype(mstype.float32)
 
 
+def channel_sum(x: Tensor) -> Tensor:
+    """Sum of a channels-last tensor over every axis but the last, as one matrix product with a row of ones
+    (MindSpore's CPU ReduceSum over leading axes is ~15x slower on the feature maps here)."""
+    rows = x.view(-1, x.shape[-1])
+    return ops.matmul(ops.ones((1, rows.shape[0]), x.dtype), rows).view(-1)
+
+
+class _ChannelAffine(nn.Cell):
+    """x * scale + shift per channel of a channels-last x, whose backward sums over positions with channel_sum
+    (autodiff's broadcast reduction is MindSpore's slow ReduceSum over leading axes)."""
+
+    def construct(self, x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
+        return x * scale + shift
+
+    def bprop(self, x: Tensor, scale: Tensor, shift: Tensor, out: Tensor, dout: Tensor) -> tuple:
+        return dout * scale, channel_sum(dout * x), channel_sum(dout)
+
+
 class MaskedBatchNorm2d(nn.Cell):
     """Channels-last BatchNorm whose training statistics ignore padded frames; names match nn.BatchNorm2d.
 
@@ -47,6 +65,7 @@ class MaskedBatchNorm2d(nn.Cell):
         self.moving_variance = Parameter(
             Tensor(np.ones(num_features, np.float32)), name="moving_variance", requires_grad=False
         )
+        self.affine = _ChannelAffine()
 
     def construct(self, x: Tensor, mask: Tensor) -> Tensor:
         if self.training:
@@ -55,9 +74,9 @@ class MaskedBatchNorm2d(nn.Cell):
             # exactly mean^2 to the centred sum of squares, which is taken back out.
             total = x.shape[0] * x.shape[1] * x.shape[2]
             count = mask.sum() * x.shape[2]
-            mean = x.sum(axis=(0, 1, 2)) / count
+            mean = channel_sum(x) / count
             centred = x - mean
-            var = ((centred * centred).sum(axis=(0, 1, 2)) - (total - count) * mean * mean) / count
+            var = (channel_sum(centred * centred) - (total - count) * mean * mean) / count
             unbiased = var * count / ops.maximum(count - 1.0, 1.0)
             # Moving statistics are running averages, not learned: keep gradients out of them.
             new_mean = self.momentum * self.moving_mean + (1 - self.momentum) * ops.stop_gradient(mean)
@@ -67,7 +86,7 @@ class MaskedBatchNorm2d(nn.Cell):
         else:
             mean, var = self.moving_mean, self.moving_variance
         scale = self.gamma / ops.sqrt(var + self.eps)
-        return x * scale + (self.beta - mean * scale)
+        return self.affine(x, scale, self.beta - mean * scale)
 
 
 # Largest temporary a convolution chunk may create (bytes): the matmul convolution works through the time
@@ -150,10 +169,12 @@ class _MatmulConvFn(nn.Cell):
             # Output steps [a, b) need folded input steps [a, b + taps - 1).
             cols = self._cols(ops.depend(xf[:, a : b + taps - 1], done), out_f)
             y = ops.matmul(cols, w2).view(n, (b - a + taps - 1) * out_f * taps, self.o)
-            # out[u, v] = sum over taps m of y[(u + m, v, m)]
-            u, v, m = np.meshgrid(np.arange(b - a), np.arange(out_f), np.arange(taps), indexing="ij")
+            # out[u, v] = sum over taps m of y[(u + m, v, m)]: gathered tap-major, summed by a product with ones
+            # (MindSpore's CPU ReduceSum over a middle axis is ~8x slower).
+            m, u, v = np.meshgrid(np.arange(taps), np.arange(b - a), np.arange(out_f), indexing="ij")
             t_idx = Tensor((((u + m) * out_f + v) * taps + m).reshape(-1), mstype.int32)
-            done = ops.gather(y, t_idx, 1).view(n, b - a, out_f, taps, self.o).sum(axis=3)
+            shifted = ops.gather(y, t_idx, 1).view(n, taps, -1)
+            done = ops.matmul(ops.ones((n, 1, taps), y.dtype), shifted).view(n, b - a, out_f, self.o)
             outs.append(done)
         return ops.concat(outs, axis=1) if len(outs) > 1 else outs[0]
 

@@ -257,3 +257,71 @@ def test_recomputed_lstm_backward_gives_the_same_loss_and_gradients(labels):
     assert float(loss_a.asnumpy()) == float(loss_b.asnumpy())
     for param, a, b in zip(kept.trainable_params(), grads_a, grads_b):
         np.testing.assert_allclose(b.asnumpy(), a.asnumpy(), rtol=1e-6, atol=1e-7, err_msg=param.name)
+
+
+def test_micro_batch_count_picks_equal_parts_under_the_cap():
+    from src.train_step import micro_batch_count
+
+    assert micro_batch_count(20, 17.0, 0.0) == 1  # off
+    assert micro_batch_count(20, 4.0, 80.0) == 1  # 80 s fits
+    assert micro_batch_count(20, 17.0, 80.0) == 5  # 4 clips x 17 s = 68 s
+    assert micro_batch_count(20, 10.0, 80.0) == 4  # 5 x 10 s (3 parts would not divide 20)
+    assert micro_batch_count(7, 15.0, 80.0) == 7  # prime: one clip each
+    assert micro_batch_count(3, 120.0, 80.0) == 3  # one clip past the cap still trains, alone
+
+
+def _split_vs_whole(labels, batch, parts, steps=1, lr=1e-3):
+    """Loss, finite flag, norm and the step's parameters after `steps` steps over `batch`, done whole and done
+    as `parts` micro-batches."""
+    from src.deepspeech2 import NetWithLossClass
+    from src.train_step import SplitBatchStep, TrainOneStep, build_optimizer
+
+    results = []
+    for split in (False, True):
+        net = tiny_net(labels, hidden=24, layers=2, seed=3)
+        opt = build_optimizer(net, lr, (0.9, 0.999), 1e-8, 1e-5)
+        step = TrainOneStep(NetWithLossClass(net, 28), opt, 1024.0, 400.0)
+        step.set_train()
+        split_step = SplitBatchStep(step) if split else None
+        for _ in range(steps):
+            if split:
+                loss, finite, norm = split_step(batch, parts)
+            else:
+                loss, finite, norm = step(*(Tensor(a) for a in batch))
+        weights = {p.name: p.asnumpy().copy() for p in step.get_parameters()}
+        results.append((float(loss.asnumpy()), bool(finite.asnumpy()), float(norm.asnumpy()), weights))
+    return results
+
+
+@pytest.mark.parametrize("steps, lr", [(1, 1e-3), (3, 0.0)])  # lr 0: later steps see the same weights
+def test_split_batch_step_equals_the_whole_batch_step(labels, steps, lr):
+    """TrainingConfig.micro_batch_seconds: summed micro-batch gradients update the weights as one pass does.
+
+    Every micro-batch holds the same two clips, so batch-norm statistics (the one thing that is per micro-batch)
+    are the same too: loss, gradient norm, Adam's moments (the gradients) and weights must match. Several steps
+    catch gradient buffers that are not started over at each batch.
+    """
+    pair = toy_batch(seed=4, n=2, frames=60)
+    batch = tuple(np.concatenate([a] * 3) for a in pair)  # 6 clips: three copies of the pair
+    (loss_a, finite_a, norm_a, whole), (loss_b, finite_b, norm_b, split) = _split_vs_whole(labels, batch, 3, steps, lr)
+    assert finite_a and finite_b
+    assert loss_b == pytest.approx(loss_a, rel=1e-5)
+    assert norm_b == pytest.approx(norm_a, rel=1e-4)
+    assert not any(name.startswith("accum") for name in split)  # the buffers are not the step's (not saved)
+    moments = [name for name in whole if name.startswith("moment")]
+    assert len(moments) == 2 * len([p for p in whole if p.startswith("moment1.")]) > 0
+    for name in moments:  # Adam's moments are sums of (1 - beta) g and (1 - beta2) g^2: the gradients
+        scale = np.abs(whole[name]).max()
+        np.testing.assert_allclose(split[name], whole[name], rtol=1e-4, atol=1e-5 * scale, err_msg=name)
+    for name, value in whole.items():
+        if not name.startswith(("moment", "accum")) and "moving_" not in name:
+            # Adam's steps are about lr * sign(g): where g is ~0 rounding may flip one, never by more than 2 lr
+            assert np.abs(split[name] - value).max() <= 2e-3 * 1.01, name
+
+
+def test_split_batch_step_differs_when_the_micro_batches_differ(labels):
+    # The comparison above can fail: with different clips per micro-batch the per-part BN statistics move the
+    # loss, so an implementation that ignored the split (or a part) would be caught by the equal-data test.
+    batch = toy_batch(seed=5, n=2, frames=60)
+    (loss_a, _, _, _), (loss_b, _, _, _) = _split_vs_whole(labels, batch, 2)
+    assert loss_b != pytest.approx(loss_a, rel=1e-6)

@@ -1,0 +1,172 @@
+"""The lab's training flow for one epoch at the lab's batch 20, on a generated LibriSpeech-like corpus of 1-17 s.
+
+Usage:
+    python bench/lab_epoch.py [--clips 160] [--min_seconds 1] [--max_seconds 17] [--work DIR] [--keep]
+                              [-- train.py options ...]
+
+Generates `--clips` clips of English speech (espeak-ng, several voices; sentences joined until the clip's
+target duration, then silence to it) whose durations spread evenly over [min, max] seconds, writes them as
+16 kHz wav + txt and the CSV manifest training reads, then runs exactly the lab's command
+
+    /usr/bin/time -v bash scripts/run_standalone_train_cpu.sh --train_manifest CSV --epochs 1 --save_dir RUN
+
+(the full model, the lab's batch 20, the default config; options after `--` are passed on, e.g.
+`-- --set TrainingConfig.micro_batch_seconds=0`). Prints the host, the number of distinct padded lengths
+(buckets) the epoch met, steps, wall time, audio seconds per second and the peak RSS `/usr/bin/time -v`
+reports for the whole process, and appends a JSON record to bench/results/lab_epoch_history.jsonl.
+Exit status: that of the training run (0 when the epoch completed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from bench.train_speed import append_history, cpu_info, git_commit, library_versions  # noqa: E402
+from tools.make_sample_corpus import VOICES, make_sentence, synthesize  # noqa: E402
+
+HISTORY = REPO_ROOT / "bench" / "results" / "lab_epoch_history.jsonl"
+SAMPLE_RATE = 16000
+PAUSE_S = 0.25
+STEP_LINE = re.compile(r"epoch: \d+ step: \d+")
+
+
+def make_clip(job: tuple) -> tuple[str, str]:
+    """(index, target seconds, folder, seed) -> (wav path, txt path): sentences until the target, then silence."""
+    import soundfile as sf
+
+    index, target, folder, seed = job
+    rng = random.Random(seed * 100003 + index)
+    voice, speed, pitch = rng.choice(VOICES), rng.randint(150, 190), rng.randint(30, 70)
+    pieces, words, used = [], [], 0
+    while True:
+        text = make_sentence(rng)
+        audio = synthesize(text, voice, speed, pitch)
+        if words and used + len(audio) > target * SAMPLE_RATE:
+            break
+        audio = audio[: int(target * SAMPLE_RATE)]  # one sentence longer than a short target: cut (rare at 1 s)
+        pieces += [audio, np.zeros(int(PAUSE_S * SAMPLE_RATE), np.float32)]
+        words.append(text)
+        used += len(audio) + int(PAUSE_S * SAMPLE_RATE)
+        if used >= target * SAMPLE_RATE:
+            break
+    samples = np.concatenate(pieces)[: int(target * SAMPLE_RATE)]
+    samples = np.pad(samples, (0, int(target * SAMPLE_RATE) - len(samples)))
+    wav, txt = Path(folder) / f"clip{index:05d}.wav", Path(folder) / f"clip{index:05d}.txt"
+    sf.write(str(wav), np.clip(samples, -1, 1), SAMPLE_RATE, subtype="PCM_16")
+    txt.write_text(" ".join(words) + "\n")
+    return str(wav), str(txt)
+
+
+def make_corpus(folder: Path, clips: int, low: float, high: float, seed: int) -> Path:
+    """The clips and their CSV manifest (`wav,txt` rows) in `folder`; returns the manifest's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    targets = np.round(np.linspace(low, high, clips), 2)
+    jobs = [(i, float(t), str(folder), seed) for i, t in enumerate(targets)]
+    with multiprocessing.Pool() as pool:
+        rows = pool.map(make_clip, jobs)
+    manifest = folder / "train.csv"
+    manifest.write_text("".join(f"{wav},{txt}\n" for wav, txt in rows))
+    return manifest
+
+
+def peak_rss_gb(time_report: str) -> float | None:
+    found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", time_report)
+    return int(found.group(1)) / 2**20 if found else None
+
+
+def run_epoch(manifest: Path, run_dir: Path, extra: list[str]) -> dict:
+    """The lab's launcher under /usr/bin/time -v; its log, exit status, wall time and peak RSS."""
+    cmd = ["/usr/bin/time", "-v", "bash", str(REPO_ROOT / "scripts" / "run_standalone_train_cpu.sh")]
+    cmd += ["--train_manifest", str(manifest), "--epochs", "1", "--save_dir", str(run_dir), *extra]
+    print("running:", " ".join(cmd), flush=True)
+    started = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=run_dir.parent, check=False)
+    wall = time.time() - started
+    (run_dir.parent / "time_v.txt").write_text(proc.stderr)
+    (run_dir.parent / "stdout.txt").write_text(proc.stdout)
+    return {"returncode": proc.returncode, "wall_s": wall, "peak_rss_gb": peak_rss_gb(proc.stderr), "log": proc.stdout}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    own = argv[: argv.index("--")] if "--" in argv else argv
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=160)
+    parser.add_argument("--min_seconds", type=float, default=1.0)
+    parser.add_argument("--max_seconds", type=float, default=17.0)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", default="", help="folder for the corpus and the run (default: a new temp dir)")
+    parser.add_argument("--history", default=str(HISTORY))
+    args = parser.parse_args(own)
+    work = Path(args.work or tempfile.mkdtemp(prefix="lab_epoch_")).resolve()
+    host = cpu_info()
+    flags = ", ".join(f"{name} {'yes' if on else 'no'}" for name, on in host["flags"].items())
+    print(f"CPU: {host['cpu']}; {host['logical_cpus']} logical CPUs; {host['mem_total_gb']} GB RAM; {flags}")
+    started = time.time()
+    manifest = make_corpus(work / "corpus", args.clips, args.min_seconds, args.max_seconds, args.seed)
+    audio_s = args.clips * (args.min_seconds + args.max_seconds) / 2
+    print(
+        f"corpus: {args.clips} clips, {args.min_seconds}-{args.max_seconds} s, {audio_s / 3600:.2f} h of audio "
+        f"({time.time() - started:.0f} s to make): {manifest}",
+        flush=True,
+    )
+    run_dir = work / "run"
+    result = run_epoch(manifest, run_dir, extra)
+    steps = len(STEP_LINE.findall(result.pop("log")))
+    buckets = _buckets(manifest)
+    print(
+        f"exit status {result['returncode']}; {steps} steps; distinct padded lengths: {len(buckets)} "
+        f"({', '.join(f'{s:.2f}' for s in buckets)} s)"
+    )
+    print(
+        f"wall {result['wall_s']:.0f} s (compilation included), {audio_s / result['wall_s']:.2f} audio-s/s; "
+        f"peak RSS {result['peak_rss_gb']:.2f} GB (/usr/bin/time -v; report in {work / 'time_v.txt'})"
+    )
+    record = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "host": host,
+        "versions": library_versions(),
+        "commit": git_commit(),
+        "clips": args.clips,
+        "seconds": [args.min_seconds, args.max_seconds],
+        "extra": extra,
+        "steps": steps,
+        "buckets_s": buckets,
+        **result,
+    }
+    append_history(Path(args.history), record)
+    return result["returncode"]
+
+
+def _buckets(manifest: Path) -> list[float]:
+    """The distinct padded lengths (s) of the epoch's batches, planned as train.py plans them (default config)."""
+    from src import config as C
+    from src import shapes
+    from src.dataset import batch_length, training_dataset
+    from src.text import load_labels
+
+    cfg = C.TrainConfig()
+    cfg.DataConfig.train_manifest = str(manifest)
+    data = training_dataset(cfg.DataConfig, load_labels(REPO_ROOT / "labels.json"), cfg.TrainingConfig.seed)
+    frames = [u.frames for u in data.utts]
+    stride = cfg.DataConfig.SpectConfig.window_stride
+    lengths = {batch_length(b, frames) for b in data.epoch_batches(0)}
+    return sorted(round(shapes.frames_to_seconds(n, stride), 2) for n in lengths)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
