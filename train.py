@@ -16,6 +16,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--train_manifest", default=None)
     parser.add_argument("--val_manifest", default=None, help="validation manifest (per-epoch WER, best checkpoint)")
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument(
+        "--micro_batch_seconds",
+        type=float,
+        default=None,
+        help="split batches past this many padded audio seconds into micro-batches, one update (default 70; 0: off)",
+    )
     parser.add_argument("--save_dir", default=None, help="run directory: checkpoints, logs, config.json, curves")
     parser.add_argument("--is_distributed", action="store_true", help="data-parallel run under msrun")
     parser.add_argument("--resume", default="", help="training checkpoint, or a run directory (newest good one)")

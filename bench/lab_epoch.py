@@ -1,7 +1,7 @@
 """The lab's training flow for one epoch at the lab's batch 20, on a generated LibriSpeech-like corpus of 1-17 s.
 
 Usage:
-    python bench/lab_epoch.py [--clips 160] [--min_seconds 1] [--max_seconds 17] [--work DIR] [--keep]
+    python bench/lab_epoch.py [--clips 240] [--min_seconds 1] [--max_seconds 17] [--work DIR] [--keep]
                               [-- train.py options ...]
 
 Generates `--clips` clips of English speech (espeak-ng, several voices; sentences joined until the clip's
@@ -70,10 +70,17 @@ def make_clip(job: tuple) -> tuple[str, str]:
     return str(wav), str(txt)
 
 
-def make_corpus(folder: Path, clips: int, low: float, high: float, seed: int) -> Path:
-    """The clips and their CSV manifest (`wav,txt` rows) in `folder`; returns the manifest's path."""
+def clip_lengths(clips: int, low: float, high: float, lengths: str = "") -> list[float]:
+    """Target seconds of every clip: evenly spread over [low, high], or `lengths` ("2,4,6") repeated in turn."""
+    if lengths:
+        chosen = [float(x) for x in lengths.split(",")]
+        return [chosen[i % len(chosen)] for i in range(clips)]
+    return [float(x) for x in np.round(np.linspace(low, high, clips), 2)]
+
+
+def make_corpus(folder: Path, targets: list[float], seed: int) -> Path:
+    """The clips (one per target length) and their CSV manifest (`wav,txt` rows) in `folder`; returns its path."""
     folder.mkdir(parents=True, exist_ok=True)
-    targets = np.round(np.linspace(low, high, clips), 2)
     jobs = [(i, float(t), str(folder), seed) for i, t in enumerate(targets)]
     with multiprocessing.Pool() as pool:
         rows = pool.map(make_clip, jobs)
@@ -105,9 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     own = argv[: argv.index("--")] if "--" in argv else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clips", type=int, default=160)
+    parser.add_argument("--clips", type=int, default=240)
     parser.add_argument("--min_seconds", type=float, default=1.0)
     parser.add_argument("--max_seconds", type=float, default=17.0)
+    parser.add_argument("--lengths", default="", help="clip seconds to cycle through instead of the even spread")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", default="", help="folder for the corpus and the run (default: a new temp dir)")
     parser.add_argument("--history", default=str(HISTORY))
@@ -117,17 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     flags = ", ".join(f"{name} {'yes' if on else 'no'}" for name, on in host["flags"].items())
     print(f"CPU: {host['cpu']}; {host['logical_cpus']} logical CPUs; {host['mem_total_gb']} GB RAM; {flags}")
     started = time.time()
-    manifest = make_corpus(work / "corpus", args.clips, args.min_seconds, args.max_seconds, args.seed)
-    audio_s = args.clips * (args.min_seconds + args.max_seconds) / 2
+    targets = clip_lengths(args.clips, args.min_seconds, args.max_seconds, args.lengths)
+    manifest = make_corpus(work / "corpus", targets, args.seed)
+    audio_s = sum(targets)
     print(
-        f"corpus: {args.clips} clips, {args.min_seconds}-{args.max_seconds} s, {audio_s / 3600:.2f} h of audio "
+        f"corpus: {args.clips} clips, {min(targets)}-{max(targets)} s, {audio_s / 3600:.2f} h of audio "
         f"({time.time() - started:.0f} s to make): {manifest}",
         flush=True,
     )
     run_dir = work / "run"
     result = run_epoch(manifest, run_dir, extra)
     steps = len(STEP_LINE.findall(result.pop("log")))
-    buckets = _buckets(manifest)
+    buckets = _buckets(manifest, extra)
     print(
         f"exit status {result['returncode']}; {steps} steps; distinct padded lengths: {len(buckets)} "
         f"({', '.join(f'{s:.2f}' for s in buckets)} s)"
@@ -152,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
     return result["returncode"]
 
 
-def _buckets(manifest: Path) -> list[float]:
-    """The distinct padded lengths (s) of the epoch's batches, planned as train.py plans them (default config)."""
+def _buckets(manifest: Path, extra: list[str]) -> list[float]:
+    """The distinct padded lengths (s) of the epoch's batches, planned as train.py plans them (default config
+    and the --batch_size passed on, if any)."""
     from src import config as C
     from src import shapes
     from src.dataset import batch_length, training_dataset
@@ -161,6 +171,8 @@ def _buckets(manifest: Path) -> list[float]:
 
     cfg = C.TrainConfig()
     cfg.DataConfig.train_manifest = str(manifest)
+    if "--batch_size" in extra:
+        cfg.DataConfig.batch_size = int(extra[extra.index("--batch_size") + 1])
     data = training_dataset(cfg.DataConfig, load_labels(REPO_ROOT / "labels.json"), cfg.TrainingConfig.seed)
     frames = [u.frames for u in data.utts]
     stride = cfg.DataConfig.SpectConfig.window_stride

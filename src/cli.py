@@ -86,6 +86,7 @@ TRAIN_FLAGS = {
     "batch_size": "DataConfig.batch_size",
     "batch_seconds": "DataConfig.batch_seconds",
     "labels_path": "DataConfig.labels_path",
+    "micro_batch_seconds": "TrainingConfig.micro_batch_seconds",
     "epochs": "TrainingConfig.epochs",
     "save_dir": "CheckpointConfig.ckpt_path",
     "device_target": "device_target",
