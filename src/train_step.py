@@ -7,12 +7,14 @@ gradients are divided back before clipping, so Adam sees true gradients and the 
 
 from __future__ import annotations
 
+import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 from mindspore import dtype as mstype
 
 _scale = ops.MultitypeFuncGraph("scale")
 _square_sum = ops.MultitypeFuncGraph("square_sum")
 _accumulate = ops.MultitypeFuncGraph("accumulate")
+_zero = ops.MultitypeFuncGraph("zero")
 
 
 @_scale.register("Tensor", "Tensor")
@@ -20,9 +22,14 @@ def _scale_tensor(factor: Tensor, grad: Tensor) -> Tensor:
     return grad * factor.astype(grad.dtype)
 
 
-@_accumulate.register("Tensor", "Tensor", "Tensor")
-def _accumulate_tensor(keep: Tensor, buffer: Parameter, grad: Tensor) -> Tensor:
-    return ops.assign(buffer, buffer * keep.astype(buffer.dtype) + grad)
+@_accumulate.register("Tensor", "Tensor")
+def _accumulate_tensor(buffer: Parameter, grad: Tensor) -> Tensor:
+    return ops.assign_add(buffer, grad)
+
+
+@_zero.register("Tensor", "Tensor")
+def _zero_tensor(after: Tensor, buffer: Parameter) -> Tensor:
+    return ops.assign(buffer, ops.zeros_like(ops.depend(buffer, after)))
 
 
 @_square_sum.register("Tensor")
@@ -117,10 +124,10 @@ class TrainOneStep(_Update):
 class AccumulateGrads(nn.Cell):
     """One micro-batch of a split batch: its loss-scaled gradients, weighted, added into `accum.*` buffers.
 
-    construct(weight, keep, *inputs) -> the micro-batch's mean loss. `weight` is the micro-batch's share of the
-    batch (clips / batch clips), so the summed gradients are those of the whole batch's mean loss; `keep` is 0.0
-    for a batch's first micro-batch (the buffers start over) and 1.0 after. The buffers belong to this cell,
-    never to the training step, so checkpoints do not hold them.
+    construct(weight, *inputs) -> the micro-batch's mean loss. `weight` is the micro-batch's share of the batch
+    (clips / batch clips), so the summed gradients are those of the whole batch's mean loss. The buffers start
+    at zero and ApplyAccumulated zeroes them again after each update. They belong to this cell, never to the
+    training step, so checkpoints do not hold them.
     """
 
     def __init__(self, net_with_loss, weights, loss_scale: float) -> None:
@@ -133,16 +140,17 @@ class AccumulateGrads(nn.Cell):
         self.loss_scale = float(loss_scale)
         self.hyper_map = ops.HyperMap()
 
-    def construct(self, weight, keep, *inputs):
+    def construct(self, weight, *inputs):
         loss = self.network(*inputs)
         sens = ops.fill(loss.dtype, loss.shape, self.loss_scale) * weight
         grads = self.grad(self.network, self.weights)(*inputs, sens)
-        done = self.hyper_map(ops.partial(_accumulate, keep), self.accum, grads)
+        done = self.hyper_map(_accumulate, self.accum, grads)
         return ops.depend(loss, done)
 
 
 class ApplyAccumulated(nn.Cell):
-    """The update after a split batch's micro-batches: TrainOneStep's clip and Adam on the summed gradients.
+    """The update after a split batch's micro-batches: TrainOneStep's clip and Adam on the summed gradients,
+    then the buffers back to zero for the next batch.
 
     construct(loss) with the batch's mean loss -> (loss, finite flag, norm), as TrainOneStep.
     """
@@ -151,9 +159,12 @@ class ApplyAccumulated(nn.Cell):
         super().__init__(auto_prefix=False)
         self.step = step
         self.accum = accumulate.accum
+        self.hyper_map = ops.HyperMap()
 
     def construct(self, loss):
-        return self.step.update(loss, self.accum)
+        loss, finite, norm = self.step.update(loss, self.accum)
+        cleared = self.hyper_map(ops.partial(_zero, loss), self.accum)
+        return ops.depend(loss, cleared), finite, norm
 
 
 def micro_batch_count(clips: int, padded_seconds: float, max_seconds: float) -> int:
@@ -181,6 +192,7 @@ class SplitBatchStep:
 
     def __init__(self, step: TrainOneStep) -> None:
         self.accumulate = AccumulateGrads(step.network, step.weights, step.loss_scale)
+        self.buffers = self.accumulate.accum
         self.apply = ApplyAccumulated(step, self.accumulate)
         self.accumulate.set_train()
         self.apply.set_train()
@@ -191,8 +203,14 @@ class SplitBatchStep:
         size = clips // parts
         share = Tensor(size / clips, mstype.float32)
         total = 0.0
-        for i in range(parts):
-            part = (Tensor(a[i * size : (i + 1) * size]) for a in arrays)
-            loss = self.accumulate(share, Tensor(float(i > 0), mstype.float32), *part)
-            total += float(loss.asnumpy()) * size / clips
-        return self.apply(Tensor(total, mstype.float32))
+        try:
+            for i in range(parts):
+                part = (Tensor(a[i * size : (i + 1) * size]) for a in arrays)
+                loss = self.accumulate(share, *part)
+                total += float(loss.asnumpy()) * size / clips
+            return self.apply(Tensor(total, mstype.float32))
+        except BaseException:
+            # Cut short (an error, Ctrl-C): no partial sum may leak into the next batch's gradients.
+            for buffer in self.buffers:
+                buffer.set_data(Tensor(np.zeros(buffer.shape, np.float32), buffer.dtype))
+            raise

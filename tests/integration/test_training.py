@@ -325,3 +325,30 @@ def test_split_batch_step_differs_when_the_micro_batches_differ(labels):
     batch = toy_batch(seed=5, n=2, frames=60)
     (loss_a, _, _, _), (loss_b, _, _, _) = _split_vs_whole(labels, batch, 2)
     assert loss_b != pytest.approx(loss_a, rel=1e-6)
+
+
+def test_split_batch_step_cut_short_leaves_no_partial_gradients(labels):
+    """A batch cut short after its first micro-batch (an error, Ctrl-C) must not leak into the next one."""
+    from src.deepspeech2 import NetWithLossClass
+    from src.train_step import SplitBatchStep, TrainOneStep, build_optimizer
+
+    net = tiny_net(labels, hidden=16, layers=1, seed=2)
+    step = TrainOneStep(NetWithLossClass(net, 28), build_optimizer(net, 1e-3, (0.9, 0.999), 1e-8, 0.0), 1024.0, 400.0)
+    step.set_train()
+    split = SplitBatchStep(step)
+    real, calls = split.accumulate, []
+
+    def first_then_stop(*args):
+        calls.append(1)
+        if len(calls) > 1:
+            raise KeyboardInterrupt
+        out = real(*args)
+        assert any(np.abs(b.asnumpy()).max() > 0 for b in split.buffers)  # the first part was summed
+        return out
+
+    split.accumulate = first_then_stop
+    batch = tuple(np.concatenate([a] * 2) for a in toy_batch(seed=6, n=2, frames=50))
+    with pytest.raises(KeyboardInterrupt):
+        split(batch, 2)
+    assert len(calls) == 2
+    assert all(np.abs(b.asnumpy()).max() == 0 for b in split.buffers)
