@@ -318,8 +318,9 @@ class BiLSTM(nn.LSTM):
 
     With `masked`, the backward direction reverses each sequence within its own length (ReverseSequence), so
     it starts at the clip's last real frame, and outputs past the length are zeroed. Both directions run the
-    fused LSTM kernel (nn.LSTM's own seq_length path is a slow step-by-step loop). With `recompute`, training
-    keeps no LSTM workspace between the passes (see _RecomputedLSTM).
+    fused LSTM kernel (nn.LSTM's own seq_length path is a slow step-by-step loop), in inference mode when the
+    cell is not training. With `recompute`, training keeps no LSTM workspace between the passes (see
+    _RecomputedLSTM).
     Input (T, N, I), lengths (N,) -> (T, N, H).
     """
 
@@ -328,16 +329,22 @@ class BiLSTM(nn.LSTM):
         self.masked = masked
         self.recompute = recompute
         self.recomputed = _RecomputedLSTM(input_size, hidden_size)
+        # Evaluation: the fused kernel without its training workspace (every gate at every step, which a
+        # training-mode kernel writes and the graph holds to its end: ~3.6 GB at batch 20 x 15 s).
+        self.inference = ops.LSTM(input_size, hidden_size, 1, True, False, 0.0)
+        self.inference.add_prim_attr("is_training", False)
 
     def _direction(self, x: Tensor, d: int) -> Tensor:
         """Run direction d (0 forward, 1 backward weights) over x (T, N, I) from a zero state -> (T, N, H)."""
         w_ih, w_hh, b_ih, b_hh = self.w_ih_list[d], self.w_hh_list[d], self.b_ih_list[d], self.b_hh_list[d]
-        if not self.recompute:
+        if self.training and not self.recompute:
             zeros = ops.zeros((x.shape[1], self.hidden_size), x.dtype)
             return self.rnn(x, (zeros, zeros), None, w_ih, w_hh, b_ih, b_hh)[0]
         zeros = ops.zeros((1, x.shape[1], self.hidden_size), x.dtype)
         # The CPU kernel's flat weight layout, as nn.LSTM builds it: w_ih, w_hh, then the two biases summed.
         w = ops.concat((w_ih.view(-1, 1, 1), w_hh.view(-1, 1, 1), (b_ih + b_hh).view(-1, 1, 1)))
+        if not self.training:
+            return self.inference(x, zeros, zeros, w)[0]
         return self.recomputed(x, zeros, zeros, w)
 
     def construct(self, x: Tensor, lengths: Tensor) -> Tensor:

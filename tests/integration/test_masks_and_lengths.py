@@ -112,3 +112,23 @@ def test_matmul_convolution_matches_nn_conv2d_values_and_gradients(
     (dx,), (dw,) = Grads(ours, Tensor(ours_layout(probe)))(Tensor(ours_layout(x)))
     np.testing.assert_allclose(ours_layout(dx.asnumpy()), dx_ref.asnumpy(), atol=1e-4)
     np.testing.assert_allclose(dw.asnumpy(), dw_ref.asnumpy(), rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize("masked", [True, False])
+def test_inference_mode_lstm_gives_the_training_kernels_outputs(masked):
+    """Evaluation runs the fused LSTM without its training workspace; the outputs must be the same numbers."""
+    from mindspore import Tensor
+
+    from src.deepspeech2 import BiLSTM
+
+    np.random.seed(4)
+    layer = BiLSTM(24, 16, masked=masked)
+    rng = np.random.default_rng(4)
+    x = Tensor(rng.standard_normal((30, 3, 24)).astype(np.float32))
+    lengths = Tensor(np.array([30, 17, 5], np.int32))
+    layer.set_train(True)
+    trained = layer(x, lengths).asnumpy()
+    layer.set_train(False)
+    evaluated = layer(x, lengths).asnumpy()
+    assert np.abs(trained).max() > 0.01
+    np.testing.assert_allclose(evaluated, trained, rtol=1e-5, atol=1e-6)
