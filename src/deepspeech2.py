@@ -28,6 +28,13 @@ def sequence_mask(lengths: Tensor, max_len: int) -> Tensor:
     return (steps.view(1, -1) < lengths.view(-1, 1)).astype(mstype.float32)
 
 
+def spread(small: Tensor, like: Tensor) -> Tensor:
+    """`small` broadcast to `like`'s shape, for an elementwise op with it: MindSpore's CPU Mul/Add/Sub that
+    broadcast internally need ~5x the output's size in scratch memory (0.7 GB for one 0.14 GB feature map),
+    an explicit BroadcastTo then a same-shape op only the output's."""
+    return small.broadcast_to(like.shape)
+
+
 def channel_sum(x: Tensor) -> Tensor:
     """Sum of a channels-last tensor over every axis but the last, as one matrix product with a row of ones
     (MindSpore's CPU ReduceSum over leading axes is ~15x slower on the feature maps here)."""
@@ -40,10 +47,10 @@ class _ChannelAffine(nn.Cell):
     (autodiff's broadcast reduction is MindSpore's slow ReduceSum over leading axes)."""
 
     def construct(self, x: Tensor, scale: Tensor, shift: Tensor) -> Tensor:
-        return x * scale + shift
+        return x * spread(scale, x) + spread(shift, x)
 
     def bprop(self, x: Tensor, scale: Tensor, shift: Tensor, out: Tensor, dout: Tensor) -> tuple:
-        return dout * scale, channel_sum(dout * x), channel_sum(dout)
+        return dout * spread(scale, dout), channel_sum(dout * x), channel_sum(dout)
 
 
 class MaskedBatchNorm2d(nn.Cell):
@@ -75,7 +82,7 @@ class MaskedBatchNorm2d(nn.Cell):
             total = x.shape[0] * x.shape[1] * x.shape[2]
             count = mask.sum() * x.shape[2]
             mean = channel_sum(x) / count
-            centred = x - mean
+            centred = x - spread(mean, x)
             var = (channel_sum(centred * centred) - (total - count) * mean * mean) / count
             unbiased = var * count / ops.maximum(count - 1.0, 1.0)
             # Moving statistics are running averages, not learned: keep gradients out of them.
@@ -277,7 +284,8 @@ class MaskConv(nn.Cell):
         # Integer conv formula: upstream divided floats, which rounds the other way for some lengths.
         lengths = ops.floor_div(lengths + 2 * padding - kernel, stride) + 1
         mask = sequence_mask(lengths, x.shape[1]).view(x.shape[0], x.shape[1], 1, 1)
-        x = self.tanh(bn(x * mask, mask)) * mask
+        full = spread(mask, x)
+        x = self.tanh(bn(x * full, mask)) * full
         return x, lengths
 
     def construct(self, x: Tensor, lengths: Tensor):
@@ -301,9 +309,13 @@ class _RecomputedLSTM(nn.Cell):
         super().__init__()
         self.lstm = ops.LSTM(input_size, hidden_size, 1, True, False, 0.0)
         self.lstm_grad = LSTMGrad(input_size, hidden_size, 1, True, False, 0.0)
+        # The forward pass needs no workspace at all: an inference-mode kernel writes none (a training-mode
+        # one writes every gate at every step, and the graph holds that output to its end).
+        self.forward_only = ops.LSTM(input_size, hidden_size, 1, True, False, 0.0)
+        self.forward_only.add_prim_attr("is_training", False)
 
     def construct(self, x: Tensor, h: Tensor, c: Tensor, w: Tensor) -> Tensor:
-        return self.lstm(x, h, c, w)[0]
+        return self.forward_only(x, h, c, w)[0]
 
     def bprop(self, x: Tensor, h: Tensor, c: Tensor, w: Tensor, out: Tensor, dout: Tensor) -> tuple:
         # The depend orders the recomputation after the output gradient exists (and keeps it from being
@@ -318,9 +330,9 @@ class BiLSTM(nn.LSTM):
 
     With `masked`, the backward direction reverses each sequence within its own length (ReverseSequence), so
     it starts at the clip's last real frame, and outputs past the length are zeroed. Both directions run the
-    fused LSTM kernel (nn.LSTM's own seq_length path is a slow step-by-step loop), in inference mode when the
-    cell is not training. With `recompute`, training keeps no LSTM workspace between the passes (see
-    _RecomputedLSTM).
+    fused LSTM kernel (nn.LSTM's own seq_length path is a slow step-by-step loop). When the cell is not training
+    (evaluation) or with `recompute`, the forward pass writes no LSTM workspace and a backward pass, if one is
+    taken, recomputes it (see _RecomputedLSTM): eval memory stays low and gradients stay right in eval mode.
     Input (T, N, I), lengths (N,) -> (T, N, H).
     """
 
@@ -328,11 +340,8 @@ class BiLSTM(nn.LSTM):
         super().__init__(input_size=input_size, hidden_size=hidden_size, bidirectional=True, has_bias=True)
         self.masked = masked
         self.recompute = recompute
+        # Evaluation and `recompute`: the inference-mode kernel forward, the backward (if any) recomputed.
         self.recomputed = _RecomputedLSTM(input_size, hidden_size)
-        # Evaluation: the fused kernel without its training workspace (every gate at every step, which a
-        # training-mode kernel writes and the graph holds to its end: ~3.6 GB at batch 20 x 15 s).
-        self.inference = ops.LSTM(input_size, hidden_size, 1, True, False, 0.0)
-        self.inference.add_prim_attr("is_training", False)
 
     def _direction(self, x: Tensor, d: int) -> Tensor:
         """Run direction d (0 forward, 1 backward weights) over x (T, N, I) from a zero state -> (T, N, H)."""
@@ -343,8 +352,6 @@ class BiLSTM(nn.LSTM):
         zeros = ops.zeros((1, x.shape[1], self.hidden_size), x.dtype)
         # The CPU kernel's flat weight layout, as nn.LSTM builds it: w_ih, w_hh, then the two biases summed.
         w = ops.concat((w_ih.view(-1, 1, 1), w_hh.view(-1, 1, 1), (b_ih + b_hh).view(-1, 1, 1)))
-        if not self.training:
-            return self.inference(x, zeros, zeros, w)[0]
         return self.recomputed(x, zeros, zeros, w)
 
     def construct(self, x: Tensor, lengths: Tensor) -> Tensor:
@@ -352,7 +359,7 @@ class BiLSTM(nn.LSTM):
         if self.masked:
             backward = self.reverse_sequence(self._direction(self.reverse_sequence(x, lengths), 1), lengths)
             mask = sequence_mask(lengths, x.shape[0]).T.view(x.shape[0], x.shape[1], 1)
-            return (forward + backward) * mask
+            return (forward + backward) * spread(mask, forward)
         return forward + self.reverse(self._direction(self.reverse(x), 1))
 
 

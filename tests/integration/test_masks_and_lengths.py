@@ -115,20 +115,34 @@ def test_matmul_convolution_matches_nn_conv2d_values_and_gradients(
 
 
 @pytest.mark.parametrize("masked", [True, False])
-def test_inference_mode_lstm_gives_the_training_kernels_outputs(masked):
-    """Evaluation runs the fused LSTM without its training workspace; the outputs must be the same numbers."""
-    from mindspore import Tensor
+def test_inference_mode_lstm_gives_the_training_kernels_outputs_and_gradients(masked):
+    """Evaluation runs the fused LSTM without its training workspace (its backward, if one is taken, recomputes
+    it): outputs and gradients must be the training kernel's."""
+    from mindspore import Tensor, nn, ops
 
     from src.deepspeech2 import BiLSTM
+
+    class OutAndGrads(nn.Cell):
+        def __init__(self, layer):
+            super().__init__()
+            self.layer, self.params = layer, layer.trainable_params()
+            self.grad = ops.GradOperation(get_all=True, get_by_list=True, sens_param=True)
+
+        def construct(self, x, lengths, sens):
+            return self.layer(x, lengths), self.grad(self.layer, self.params)(x, lengths, sens)
 
     np.random.seed(4)
     layer = BiLSTM(24, 16, masked=masked)
     rng = np.random.default_rng(4)
     x = Tensor(rng.standard_normal((30, 3, 24)).astype(np.float32))
     lengths = Tensor(np.array([30, 17, 5], np.int32))
-    layer.set_train(True)
-    trained = layer(x, lengths).asnumpy()
-    layer.set_train(False)
-    evaluated = layer(x, lengths).asnumpy()
-    assert np.abs(trained).max() > 0.01
-    np.testing.assert_allclose(evaluated, trained, rtol=1e-5, atol=1e-6)
+    sens = Tensor(rng.standard_normal((30, 3, 16)).astype(np.float32))
+    results = {}
+    for training in (True, False):
+        layer.set_train(training)
+        out, ((dx, _), dparams) = OutAndGrads(layer)(x, lengths, sens)
+        results[training] = [out.asnumpy(), dx.asnumpy()] + [g.asnumpy() for g in dparams]
+    assert np.abs(results[True][0]).max() > 0.01 and np.abs(results[True][1]).max() > 0.001
+    for trained, evaluated in zip(results[True], results[False]):
+        assert np.isfinite(evaluated).all()
+        np.testing.assert_allclose(evaluated, trained, rtol=1e-4, atol=1e-6)

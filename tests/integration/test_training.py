@@ -246,6 +246,8 @@ def test_recomputed_lstm_backward_gives_the_same_loss_and_gradients(labels):
 
     kept, recomputed = DeepSpeechModel(labels, 32, 2), DeepSpeechModel(labels, 32, 2, recompute_rnn=True)
     ms.load_param_into_net(recomputed, {p.name: p for p in kept.get_parameters()})
+    kept.set_train(True)  # training mode: the kept path is nn.LSTM's kernel with its workspace
+    recomputed.set_train(True)
     rng = np.random.default_rng(1)
     inputs = (
         Tensor(rng.standard_normal((3, 1, 161, 123)).astype(np.float32)),
@@ -254,9 +256,13 @@ def test_recomputed_lstm_backward_gives_the_same_loss_and_gradients(labels):
         Tensor(np.array([10, 7, 3], np.int32)),
     )
     (loss_a, grads_a), (loss_b, grads_b) = LossAndGrads(kept)(*inputs), LossAndGrads(recomputed)(*inputs)
-    assert float(loss_a.asnumpy()) == float(loss_b.asnumpy())
+    # The recomputed path's forward runs the inference-mode kernel, whose sums may round differently: the
+    # numbers agree to 1e-5 of each gradient's scale (the bound), not bit for bit.
+    assert float(loss_b.asnumpy()) == pytest.approx(float(loss_a.asnumpy()), rel=1e-6)
     for param, a, b in zip(kept.trainable_params(), grads_a, grads_b):
-        np.testing.assert_allclose(b.asnumpy(), a.asnumpy(), rtol=1e-6, atol=1e-7, err_msg=param.name)
+        a, b = a.asnumpy(), b.asnumpy()
+        assert np.isfinite(b).all(), param.name
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * np.abs(a).max(), err_msg=param.name)
 
 
 def test_micro_batch_count_picks_equal_parts_under_the_cap():
