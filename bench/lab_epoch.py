@@ -34,7 +34,7 @@ import numpy as np
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from bench.train_speed import append_history, cpu_info, git_commit, library_versions  # noqa: E402
+from bench.train_speed import append_history, git_commit, library_versions, start_run  # noqa: E402
 from tools.make_sample_corpus import VOICES, make_sentence, synthesize  # noqa: E402
 
 HISTORY = REPO_ROOT / "bench" / "results" / "lab_epoch_history.jsonl"
@@ -121,9 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--history", default=str(HISTORY))
     args = parser.parse_args(own)
     work = Path(args.work or tempfile.mkdtemp(prefix="lab_epoch_")).resolve()
-    host = cpu_info()
-    flags = ", ".join(f"{name} {'yes' if on else 'no'}" for name, on in host["flags"].items())
-    print(f"CPU: {host['cpu']}; {host['logical_cpus']} logical CPUs; {host['mem_total_gb']} GB RAM; {flags}")
+    host, _ = start_run(None, 0, library_versions(), all_sides=("project",))
     started = time.time()
     targets = clip_lengths(args.clips, args.min_seconds, args.max_seconds, args.lengths)
     manifest = make_corpus(work / "corpus", targets, args.seed)
@@ -148,7 +146,6 @@ def main(argv: list[str] | None = None) -> int:
     record = {
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "host": host,
-        "versions": library_versions(),
         "commit": git_commit(),
         "clips": args.clips,
         "seconds": [args.min_seconds, args.max_seconds],
@@ -162,18 +159,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _buckets(manifest: Path, extra: list[str]) -> list[float]:
-    """The distinct padded lengths (s) of the epoch's batches, planned as train.py plans them (default config
-    and the --batch_size passed on, if any)."""
-    from src import config as C
+    """The distinct padded lengths (s) of the epoch's batches, planned as train.py plans them: its config from
+    the same arguments (the options passed on included)."""
     from src import shapes
+    from src.cli import build_train_config
     from src.dataset import batch_length, training_dataset
     from src.text import load_labels
+    from train import parse_args
 
-    cfg = C.TrainConfig()
-    cfg.DataConfig.train_manifest = str(manifest)
-    if "--batch_size" in extra:
-        cfg.DataConfig.batch_size = int(extra[extra.index("--batch_size") + 1])
-    data = training_dataset(cfg.DataConfig, load_labels(REPO_ROOT / "labels.json"), cfg.TrainingConfig.seed)
+    cfg = build_train_config(parse_args(["--train_manifest", str(manifest), *extra]))
+    data = training_dataset(cfg.DataConfig, load_labels(cfg.DataConfig.labels_path), cfg.TrainingConfig.seed)
     frames = [u.frames for u in data.utts]
     stride = cfg.DataConfig.SpectConfig.window_stride
     lengths = {batch_length(b, frames) for b in data.epoch_batches(0)}

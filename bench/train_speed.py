@@ -207,14 +207,12 @@ def project_stepper(
     TrainingConfig.micro_batch_seconds) is split into micro-batches with one optimizer update.
     """
     import mindspore as ms
-    from mindspore import Tensor
 
     from src import config as C
     from src.deepspeech2 import NetWithLossClass, build_network
     from src.runtime import release_runtime_memory, set_context
-    from src.shapes import frames_to_seconds
     from src.text import load_labels
-    from src.train_step import SplitBatchStep, TrainOneStep, build_optimizer, micro_batch_count, set_learning_rate
+    from src.train_step import BatchStep, TrainOneStep, build_optimizer, set_learning_rate
 
     set_context("CPU")
     if threads:
@@ -232,22 +230,16 @@ def project_stepper(
     step = TrainOneStep(NetWithLossClass(net, blank=len(labels) - 1), optimizer, o.loss_scale, o.max_norm)
     step.set_train()
 
-    shapes, split = [], []
+    batch_step = BatchStep(step, cfg.TrainingConfig.micro_batch_seconds, cfg.DataConfig.SpectConfig.window_stride)
+    shapes = []
 
     def run(batch: tuple) -> float:
-        clips, frames = batch[0].shape[0], batch[0].shape[-1]
-        padded_s = frames_to_seconds(frames, cfg.DataConfig.SpectConfig.window_stride)
-        parts = micro_batch_count(clips, padded_s, cfg.TrainingConfig.micro_batch_seconds)
-        shape = (clips // parts,) + batch[0].shape[1:]
+        shape = batch_step.pass_shape(batch)
         if cfg.TrainingConfig.release_memory_on_new_shape and shapes and shapes[-1] != shape:
             release_runtime_memory()
         shapes.append(shape)
         set_learning_rate(optimizer, o.learning_rate)  # the trainer writes the schedule's LR every step
-        if parts == 1:
-            loss, _, _ = step(*(Tensor(a) for a in batch))
-        else:
-            split[:] = split or [SplitBatchStep(step)]
-            loss, _, _ = split[0](batch, parts)
+        loss, _, _ = batch_step(batch)
         return float(loss.asnumpy())
 
     return run, int(ms.get_context("runtime_num_threads"))

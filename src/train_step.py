@@ -11,6 +11,8 @@ import numpy as np
 from mindspore import Parameter, Tensor, nn, ops
 from mindspore import dtype as mstype
 
+from src.shapes import frames_to_seconds
+
 _scale = ops.MultitypeFuncGraph("scale")
 _square_sum = ops.MultitypeFuncGraph("square_sum")
 _accumulate = ops.MultitypeFuncGraph("accumulate")
@@ -114,10 +116,14 @@ class TrainOneStep(_Update):
         self.network.set_grad()
         self.grad = ops.GradOperation(get_by_list=True, sens_param=True)
 
-    def construct(self, *inputs):
+    def loss_and_grads(self, share, *inputs):
+        """The mean loss of `inputs` and the gradients of share x loss_scale x that loss."""
         loss = self.network(*inputs)
-        sens = ops.fill(loss.dtype, loss.shape, self.loss_scale)
-        grads = self.grad(self.network, self.weights)(*inputs, sens)
+        sens = ops.fill(loss.dtype, loss.shape, self.loss_scale) * share
+        return loss, self.grad(self.network, self.weights)(*inputs, sens)
+
+    def construct(self, *inputs):
+        loss, grads = self.loss_and_grads(1.0, *inputs)
         return self.update(loss, grads)
 
 
@@ -130,20 +136,14 @@ class AccumulateGrads(nn.Cell):
     training step, so checkpoints do not hold them.
     """
 
-    def __init__(self, net_with_loss, weights, loss_scale: float) -> None:
+    def __init__(self, step: TrainOneStep) -> None:
         super().__init__(auto_prefix=False)
-        self.network = net_with_loss
-        self.network.set_grad()
-        self.weights = weights
-        self.accum = weights.clone(prefix="accum", init="zeros")
-        self.grad = ops.GradOperation(get_by_list=True, sens_param=True)
-        self.loss_scale = float(loss_scale)
+        self.step = step
+        self.accum = step.weights.clone(prefix="accum", init="zeros")
         self.hyper_map = ops.HyperMap()
 
     def construct(self, weight, *inputs):
-        loss = self.network(*inputs)
-        sens = ops.fill(loss.dtype, loss.shape, self.loss_scale) * weight
-        grads = self.grad(self.network, self.weights)(*inputs, sens)
+        loss, grads = self.step.loss_and_grads(weight, *inputs)
         done = self.hyper_map(_accumulate, self.accum, grads)
         return ops.depend(loss, done)
 
@@ -191,7 +191,7 @@ class SplitBatchStep:
     """
 
     def __init__(self, step: TrainOneStep) -> None:
-        self.accumulate = AccumulateGrads(step.network, step.weights, step.loss_scale)
+        self.accumulate = AccumulateGrads(step)
         self.buffers = self.accumulate.accum
         self.apply = ApplyAccumulated(step, self.accumulate)
         self.accumulate.set_train()
@@ -214,3 +214,39 @@ class SplitBatchStep:
             for buffer in self.buffers:
                 buffer.set_data(Tensor(np.zeros(buffer.shape, np.float32), buffer.dtype))
             raise
+
+
+class BatchStep:
+    """The training step for one batch, as train.py runs it: TrainOneStep, or a SplitBatchStep (built on first
+    need) when the batch holds more padded audio than `micro_batch_seconds`.
+
+    Args:
+        step: the compiled TrainOneStep (what checkpoints save).
+        micro_batch_seconds: TrainingConfig.micro_batch_seconds (0: never split).
+        window_stride: SpectConfig.window_stride (seconds per feature frame).
+    """
+
+    def __init__(self, step: TrainOneStep, micro_batch_seconds: float, window_stride: float) -> None:
+        self.step = step
+        self.micro_batch_seconds = micro_batch_seconds
+        self.window_stride = window_stride
+        self.split: SplitBatchStep | None = None
+
+    def parts(self, arrays: tuple) -> int:
+        """How many micro-batches the batch (numpy arrays, features (N, 1, F, T) first) is split into."""
+        clips, frames = arrays[0].shape[0], arrays[0].shape[-1]
+        return micro_batch_count(clips, frames_to_seconds(frames, self.window_stride), self.micro_batch_seconds)
+
+    def pass_shape(self, arrays: tuple) -> tuple:
+        """The feature shape one forward/backward pass runs with (one compiled graph per such shape)."""
+        features = arrays[0]
+        return (features.shape[0] // self.parts(arrays),) + features.shape[1:]
+
+    def __call__(self, arrays: tuple) -> tuple:
+        """One optimizer step over the batch -> (loss, finite flag, norm) tensors."""
+        parts = self.parts(arrays)
+        if parts == 1:
+            return self.step(*(Tensor(a) for a in arrays))
+        if self.split is None:
+            self.split = SplitBatchStep(self.step)
+        return self.split(arrays, parts)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import mindspore as ms
 import numpy as np
-from mindspore import Tensor
 
 from src import config as C
 from src import shapes
@@ -32,14 +31,7 @@ from src.inference import evaluate_network
 from src.lr_generator import get_lr
 from src.runtime import release_runtime_memory
 from src.text import load_labels
-from src.train_step import (
-    SplitBatchStep,
-    TrainOneStep,
-    build_optimizer,
-    get_learning_rate,
-    micro_batch_count,
-    set_learning_rate,
-)
+from src.train_step import BatchStep, TrainOneStep, build_optimizer, get_learning_rate, set_learning_rate
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +117,8 @@ class Trainer:
         reducer = make_reducer(self.optimizer.parameters) if make_reducer else None
         self.step_cell = TrainOneStep(loss_cell, self.optimizer, o.loss_scale, o.max_norm, reducer)
         self.step_cell.set_train()
-        self.split_step = None  # built on the first batch past TrainingConfig.micro_batch_seconds
+        stride = self.cfg.DataConfig.SpectConfig.window_stride
+        self.batch_step = BatchStep(self.step_cell, t.micro_batch_seconds, stride)
         self.last_shape = None  # the previous batch's feature shape (see _release_memory_on_new_shape)
 
     def _build_outputs(self) -> None:
@@ -270,16 +263,8 @@ class Trainer:
     def _one_step(self, batch) -> tuple[float, bool]:
         set_learning_rate(self.optimizer, float(self.lrs[min(self.global_step, len(self.lrs) - 1)]))
         arrays = batch.arrays()
-        clips, frames = arrays[0].shape[0], arrays[0].shape[-1]
-        padded_s = shapes.frames_to_seconds(frames, self.cfg.DataConfig.SpectConfig.window_stride)
-        parts = micro_batch_count(clips, padded_s, self.cfg.TrainingConfig.micro_batch_seconds)
-        self._release_memory_on_new_shape((clips // parts,) + arrays[0].shape[1:])
-        if parts == 1:
-            loss, finite, _ = self.step_cell(*(Tensor(a) for a in arrays))
-        else:
-            if self.split_step is None:
-                self.split_step = SplitBatchStep(self.step_cell)
-            loss, finite, _ = self.split_step(arrays, parts)
+        self._release_memory_on_new_shape(self.batch_step.pass_shape(arrays))
+        loss, finite, _ = self.batch_step(arrays)
         return float(loss.asnumpy()), bool(finite.asnumpy())
 
     def _log_step(self, epoch, pos, batch, loss, finite, seconds, lr, progress: ProgressLogger) -> None:

@@ -276,6 +276,25 @@ def test_micro_batch_count_picks_equal_parts_under_the_cap():
     assert micro_batch_count(3, 120.0, 80.0) == 3  # one clip past the cap still trains, alone
 
 
+def test_batch_step_runs_one_pass_per_micro_batch_shape(labels):
+    """BatchStep decides the split (and so the shape each pass compiles) from the padded audio and the cap."""
+    from src.deepspeech2 import NetWithLossClass
+    from src.train_step import BatchStep, TrainOneStep, build_optimizer
+
+    net = tiny_net(labels)
+    step = TrainOneStep(NetWithLossClass(net, 28), build_optimizer(net, 1e-3, (0.9, 0.999), 1e-8, 0.0), 1.0, 0.0)
+    batch = tuple(np.concatenate([a] * 3) for a in toy_batch(n=2, frames=60))  # 6 clips of 60 frames (0.6 s)
+    assert BatchStep(step, 0.0, 0.01).pass_shape(batch) == (6, 1, 161, 60)  # off
+    assert BatchStep(step, 3.6, 0.01).pass_shape(batch) == (6, 1, 161, 60)  # 6 x 0.6 s fits
+    assert BatchStep(step, 1.3, 0.01).pass_shape(batch) == (2, 1, 161, 60)  # 3 parts of 2 clips
+    split = BatchStep(step, 1.3, 0.01)
+    loss, finite, _ = split(batch)
+    assert bool(finite.asnumpy()) and np.isfinite(float(loss.asnumpy())) and split.split is not None
+    whole = BatchStep(step, 0.0, 0.01)
+    whole(batch)
+    assert whole.split is None  # never split: no gradient buffers are made
+
+
 def _split_vs_whole(labels, batch, parts, steps=1, lr=1e-3):
     """Loss, finite flag, norm and the step's parameters after `steps` steps over `batch`, done whole and done
     as `parts` micro-batches."""
