@@ -22,6 +22,8 @@ command -v sox >/dev/null 2>&1 || missing+=(sox)
 command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
 # The browser tests of the server's page (tests/integration/test_serve_browser.py): headless Chromium + its driver.
 command -v chromedriver >/dev/null 2>&1 || missing+=(chromium chromium-driver)
+# A C++ compiler: the project's LSTM kernel (src/kernels/lstm_cpu.cc) is built on first use (src/lstm_kernel.py).
+command -v g++ >/dev/null 2>&1 || missing+=(g++)
 if [[ ${#missing[@]} -gt 0 ]]; then
   sudo=""
   [[ $(id -u) -ne 0 ]] && sudo="sudo"
@@ -37,3 +39,6 @@ fi
 "$PYTHON" -m pip install -q --disable-pip-version-check -r "$ROOT/requirements.txt" "pytest>=7" "ruff>=0.5" \
   "librosa>=0.10" "kenlm-ex>=0.2.1" "requests>=2.28" "selenium>=4.15" "torch==2.13.0+cpu"
 "$PYTHON" -c "import mindspore, numpy; print('mindspore', mindspore.__version__, 'numpy', numpy.__version__)"
+# Build the LSTM kernel now (cached under ~/.cache/deepspeech2-mindspore; a failure only warns: training then
+# runs MindSpore's own LSTM kernels, with more memory).
+(cd "$ROOT" && "$PYTHON" -c "from src import lstm_kernel; print('LSTM kernel:', lstm_kernel.library() or 'unavailable')")

@@ -51,6 +51,9 @@ class AugmentationConfig:
     noise_max: float = 0.5
 
 
+LSTM_KERNELS = ("project", "mindspore")
+
+
 @dataclass
 class ModelConfig:
     """Network size. Only LSTM exists upstream and here."""
@@ -61,6 +64,9 @@ class ModelConfig:
     # Training memory, not architecture: recompute each LSTM's forward in the backward pass instead of keeping
     # its workspace (the same numbers; less memory, one more LSTM forward per step).
     recompute_rnn: bool = False
+    # Training's LSTM kernel: "project" (src/lstm_kernel.py, built on first use; MindSpore's where it cannot be
+    # built) keeps 5 floats x hidden per frame and no weight copies; "mindspore" is MindSpore's fused kernel.
+    lstm_kernel: str = "project"
 
 
 @dataclass
@@ -502,9 +508,11 @@ def validate_spect(spect: SpectConfig) -> None:
 
 
 def validate_model(model: ModelConfig) -> None:
-    """Only LSTM is implemented; sizes must be positive."""
+    """Only LSTM is implemented; sizes must be positive; the LSTM kernel one of LSTM_KERNELS."""
     if model.rnn_type.upper() != "LSTM":
         raise ValueError(f"ModelConfig.rnn_type {model.rnn_type!r} is not supported (only LSTM)")
+    if model.lstm_kernel not in LSTM_KERNELS:
+        raise ValueError(f"ModelConfig.lstm_kernel must be one of {LSTM_KERNELS}, got {model.lstm_kernel!r}")
     validate_numbers(model, "ModelConfig.")
 
 

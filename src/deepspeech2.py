@@ -18,7 +18,7 @@ from mindspore import Parameter, Tensor, nn, ops
 from mindspore import dtype as mstype
 from mindspore.ops.operations._grad_ops import LSTMGrad  # the fused kernel's own backward
 
-from src import shapes
+from src import lstm_kernel, shapes
 from src.config import ModelConfig, SpectConfig
 
 
@@ -336,16 +336,23 @@ class BiLSTM(nn.LSTM):
     Input (T, N, I), lengths (N,) -> (T, N, H).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, masked: bool = True, recompute: bool = False) -> None:
+    def __init__(
+        self, input_size: int, hidden_size: int, masked: bool = True, recompute: bool = False, kernel: str = "project"
+    ) -> None:
         super().__init__(input_size=input_size, hidden_size=hidden_size, bidirectional=True, has_bias=True)
         self.masked = masked
         self.recompute = recompute
         # Evaluation and `recompute`: the inference-mode kernel forward, the backward (if any) recomputed.
         self.recomputed = _RecomputedLSTM(input_size, hidden_size)
+        # Training: the project's kernel (src/lstm_kernel.py) where it builds, else MindSpore's fused one.
+        library = lstm_kernel.library() if kernel == "project" else None
+        self.project = lstm_kernel.ProjectLSTM(library) if library else None
 
     def _direction(self, x: Tensor, d: int) -> Tensor:
         """Run direction d (0 forward, 1 backward weights) over x (T, N, I) from a zero state -> (T, N, H)."""
         w_ih, w_hh, b_ih, b_hh = self.w_ih_list[d], self.w_hh_list[d], self.b_ih_list[d], self.b_hh_list[d]
+        if self.training and not self.recompute and self.project is not None:
+            return self.project(x, w_ih, w_hh, b_ih + b_hh)[0]
         if self.training and not self.recompute:
             zeros = ops.zeros((x.shape[1], self.hidden_size), x.dtype)
             return self.rnn(x, (zeros, zeros), None, w_ih, w_hh, b_ih, b_hh)[0]
@@ -367,11 +374,17 @@ class BatchRNN(nn.Cell):
     """A stack of summed bidirectional LSTMs, held as `lstms` (names RNN.lstms.{i}.weight_ih_l0 ...)."""
 
     def __init__(
-        self, input_size: int, hidden_size: int, num_layers: int, masked: bool = True, recompute: bool = False
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int,
+        masked: bool = True,
+        recompute: bool = False,
+        kernel: str = "project",
     ) -> None:
         super().__init__()
         sizes = [input_size] + [hidden_size] * (num_layers - 1)
-        self.lstms = nn.CellList([BiLSTM(size, hidden_size, masked, recompute) for size in sizes])
+        self.lstms = nn.CellList([BiLSTM(size, hidden_size, masked, recompute, kernel) for size in sizes])
 
     def construct(self, x: Tensor, lengths: Tensor) -> Tensor:
         for lstm in self.lstms:
@@ -403,6 +416,8 @@ class DeepSpeechModel(nn.Cell):
         masked: apply padding masks (True for training and eval; export may use False for a fixed length).
         recompute_rnn: training recomputes each LSTM's forward in the backward pass instead of keeping its
             workspace (less memory, one more LSTM forward per step; the same numbers).
+        lstm_kernel: ModelConfig.lstm_kernel: "project" trains with src/lstm_kernel.py's kernel where it
+            builds (MindSpore's otherwise), "mindspore" always with MindSpore's fused kernel.
     """
 
     def __init__(
@@ -414,12 +429,13 @@ class DeepSpeechModel(nn.Cell):
         window_size: float = 0.02,
         masked: bool = True,
         recompute_rnn: bool = False,
+        lstm_kernel: str = "project",
     ) -> None:
         super().__init__()
         self.masked = masked
         self.conv = MaskConv()
         rnn_input_size = shapes.rnn_input_size(sample_rate, window_size)
-        self.RNN = BatchRNN(rnn_input_size, rnn_hidden_size, nb_layers, masked, recompute_rnn)
+        self.RNN = BatchRNN(rnn_input_size, rnn_hidden_size, nb_layers, masked, recompute_rnn, lstm_kernel)
         self.fc = SequenceWise(nn.Dense(rnn_hidden_size, len(labels), has_bias=False))
 
     def construct(self, x: Tensor, lengths: Tensor):
@@ -470,4 +486,5 @@ def build_network(labels: list[str], spect: SpectConfig, model: ModelConfig) -> 
         spect.sample_rate,
         spect.window_size,
         recompute_rnn=model.recompute_rnn,
+        lstm_kernel=model.lstm_kernel,
     )

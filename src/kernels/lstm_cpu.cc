@@ -1,0 +1,317 @@
+// One direction of an LSTM layer (zero initial state) for MindSpore's CPU Custom "aot" operator.
+//
+// Why it exists: MindSpore's fused CPU LSTM kernels keep private re-ordered copies of the weights in every
+// forward kernel and four (weights, their gradients) in every backward kernel, per call site and per compiled
+// graph (~1.5 GB for DeepSpeech2's 5 x 2 directions), and the training workspace holds ~52 floats x hidden per
+// frame and clip. This kernel keeps what the backward pass needs and nothing else: the activated gates
+// (4 x hidden) and the cell state (hidden) per frame and clip, next to the output.
+//
+// Gate order i, f, g, o (PyTorch's, and the layout of MindSpore's weight_ih_l0 / weight_hh_l0):
+//   z_t = W_ih x_t + W_hh h_{t-1} + b,  i, f, o = sigmoid(z_i, z_f, z_o),  g = tanh(z_g)
+//   c_t = f * c_{t-1} + i * g,  h_t = o * tanh(c_t)
+// The products over all frames at once (input projections, weight gradients, input gradients): oneDNN's
+// dnnl_sgemm (the library MindSpore ships), single-threaded on column slices from an OpenMP team. The recurrent
+// products of each step (a few clips x hidden times hidden x 4 hidden) read every weight once per step: they
+// run on a panel-packed copy of W_hh made for the call (Panels; transient, freed on return) with the clips'
+// values broadcast (GCC vector extensions: AVX-512 or AVX2, whatever -march=native gives). Each thread owns a
+// slice of hidden units through the whole time loop.
+//
+// Entry points (MindSpore aot signature: inputs, then outputs, all float32, row-major):
+//   LstmForward:  x (T,N,I), w_ih (4H,I), w_hh (4H,H), b (4H)  ->  y (T,N,H), gates (T,N,4H), c (T,N,H)
+//   LstmBackward: x, w_ih, w_hh, y, gates, c, dy (T,N,H)       ->  dx (T,N,I), dw_ih (4H,I), dw_hh (4H,H), db (4H)
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+extern "C" int dnnl_sgemm(char transa, char transb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                          int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+
+namespace {
+
+inline float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
+
+typedef float v16 __attribute__((vector_size(64)));
+
+inline v16 load16(const float *p) {
+  v16 v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+inline void store16(float *p, v16 v) { std::memcpy(p, &v, sizeof(v)); }
+
+inline float hsum(v16 v) {
+  float s = 0.0f;
+  for (int i = 0; i < 16; ++i) s += v[i];
+  return s;
+}
+
+#ifdef __AVX512F__
+constexpr int64_t kPanel = 64;  // output columns per panel: 4 clips x 4 vectors of 16 = 16 of 32 registers
+#else
+constexpr int64_t kPanel = 16;  // AVX2: a vector of 16 is two registers; 4 clips x 2 = 8 of 16
+#endif
+constexpr int kVectors = kPanel / 16;
+
+// A weight matrix packed for the recurrent products: panel b holds columns [b * kPanel, (b + 1) * kPanel) of the
+// product's K x C right-hand side, K rows of kPanel contiguous floats, so a step streams each panel once, in
+// order, and broadcasts the (few) clips' state values instead of loading them per product. Built once per call
+// (a transient copy the size of the weights); columns past the last whole panel are not packed.
+struct Panels {
+  std::vector<float> data;
+  int64_t K = 0, C = 0;
+
+  // rhs(k, c) = w[c * ldw + k] when `transposed` (the forward's W_hh^T), w[k * ldw + c] otherwise.
+  void pack(const float *w, int64_t k_rows, int64_t cols, int64_t ldw, bool transposed) {
+    K = k_rows;
+    C = cols / kPanel * kPanel;
+    data.resize(static_cast<size_t>(K * C));
+#pragma omp parallel for
+    for (int64_t b = 0; b < C / kPanel; ++b) {
+      float *panel = data.data() + b * K * kPanel;
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t c = 0; c < kPanel; ++c)
+          panel[k * kPanel + c] = transposed ? w[(b * kPanel + c) * ldw + k] : w[k * ldw + b * kPanel + c];
+    }
+  }
+};
+
+// z[n * ldz + c] (+)= sum_k h[n * K + k] rhs(k, c) for columns c in [c0, c1) (whole panels) and clips n < N.
+void panel_product(const Panels &P, int64_t c0, int64_t c1, const float *h, int64_t N, float *z, int64_t ldz,
+                   bool accumulate) {
+  const int64_t K = P.K;
+  for (int64_t c = c0; c < c1; c += kPanel) {
+    const float *panel = P.data.data() + (c / kPanel) * K * kPanel;
+    int64_t n = 0;
+    for (; n + 4 <= N; n += 4) {
+      v16 acc[4][kVectors] = {};
+      const float *h0 = h + n * K, *h1 = h0 + K, *h2 = h1 + K, *h3 = h2 + K;
+      for (int64_t k = 0; k < K; ++k) {
+        const float *w = panel + k * kPanel;
+        const float x0 = h0[k], x1 = h1[k], x2 = h2[k], x3 = h3[k];
+        for (int v = 0; v < kVectors; ++v) {
+          const v16 wv = load16(w + 16 * v);
+          acc[0][v] += x0 * wv;
+          acc[1][v] += x1 * wv;
+          acc[2][v] += x2 * wv;
+          acc[3][v] += x3 * wv;
+        }
+      }
+      for (int q = 0; q < 4; ++q)
+        for (int v = 0; v < kVectors; ++v) {
+          float *out = z + (n + q) * ldz + c + 16 * v;
+          store16(out, accumulate ? load16(out) + acc[q][v] : acc[q][v]);
+        }
+    }
+    for (; n < N; ++n) {
+      v16 acc[kVectors] = {};
+      const float *hn = h + n * K;
+      for (int64_t k = 0; k < K; ++k)
+        for (int v = 0; v < kVectors; ++v) acc[v] += hn[k] * load16(panel + k * kPanel + 16 * v);
+      for (int v = 0; v < kVectors; ++v) {
+        float *out = z + n * ldz + c + 16 * v;
+        store16(out, accumulate ? load16(out) + acc[v] : acc[v]);
+      }
+    }
+  }
+}
+
+// The columns a panel product does not cover: z[n * ldz + c] (+)= sum_k h[n * K + k] rhs(k, c), plainly.
+void plain_product(const float *w, int64_t ldw, bool transposed, int64_t K, int64_t c0, int64_t c1, const float *h,
+                   int64_t N, float *z, int64_t ldz, bool accumulate) {
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = c0; c < c1; ++c) {
+      float s = accumulate ? z[n * ldz + c] : 0.0f;
+      for (int64_t k = 0; k < K; ++k) s += h[n * K + k] * (transposed ? w[c * ldw + k] : w[k * ldw + c]);
+      z[n * ldz + c] = s;
+    }
+}
+
+// A thread's columns [c0, c1) of a recurrent product: whole panels, then the rest plainly.
+void recurrent_product(const Panels &P, const float *w, int64_t ldw, bool transposed, int64_t c0, int64_t c1,
+                       const float *h, int64_t N, float *z, int64_t ldz, bool accumulate) {
+  const int64_t split = std::max(c0, std::min(c1, P.C));
+  const int64_t whole = c0 + (split - c0) / kPanel * kPanel;
+  if (c0 % kPanel == 0) {
+    panel_product(P, c0, whole, h, N, z, ldz, accumulate);
+    plain_product(w, ldw, transposed, P.K, whole, c1, h, N, z, ldz, accumulate);
+  } else {
+    plain_product(w, ldw, transposed, P.K, c0, c1, h, N, z, ldz, accumulate);
+  }
+}
+
+// [begin, end) of `n` items for thread `t` of `threads`, in blocks of kPanel (whole panels, whole cache lines).
+inline void slice(int64_t n, int t, int threads, int64_t *begin, int64_t *end) {
+  const int64_t blocks = (n + kPanel - 1) / kPanel;
+  const int64_t per = blocks / threads, extra = blocks % threads;
+  const int64_t b0 = t * per + std::min<int64_t>(t, extra);
+  const int64_t b1 = b0 + per + (t < extra ? 1 : 0);
+  *begin = std::min(n, b0 * kPanel);
+  *end = std::min(n, b1 * kPanel);
+}
+
+// C (M x N) = alpha op(A) op(B) + beta C, row-major; the N columns split over the OpenMP team.
+void parallel_gemm(char ta, char tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
+                   int64_t ldb, float beta, float *C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+#pragma omp parallel
+  {
+    int64_t j0, j1;
+    slice(N, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
+    if (j1 > j0) {
+      const float *b = tb == 'T' ? B + j0 * ldb : B + j0;
+      if (K > 0) {
+        dnnl_sgemm(ta, tb, M, j1 - j0, K, 1.0f, A, lda, b, ldb, beta, C + j0, ldc);
+      } else {
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t j = j0; j < j1; ++j) C[m * ldc + j] = beta == 0.0f ? 0.0f : beta * C[m * ldc + j];
+      }
+    }
+  }
+}
+
+bool all_float32(int nparam, const char **dtypes) {
+  for (int k = 0; k < nparam; ++k)
+    if (std::strcmp(dtypes[k], "float32") != 0 && std::strcmp(dtypes[k], "float") != 0) return false;
+  return true;
+}
+
+}  // namespace
+
+extern "C" int LstmForward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
+                           void *) {
+  if (nparam != 7 || ndims[0] != 3 || !all_float32(nparam, dtypes)) return 1;
+  const float *x = static_cast<const float *>(params[0]);
+  const float *w_ih = static_cast<const float *>(params[1]);
+  const float *w_hh = static_cast<const float *>(params[2]);
+  const float *bias = static_cast<const float *>(params[3]);
+  float *y = static_cast<float *>(params[4]);
+  float *gates = static_cast<float *>(params[5]);
+  float *cell = static_cast<float *>(params[6]);
+  const int64_t T = shapes[0][0], N = shapes[0][1], I = shapes[0][2], H = shapes[2][1], G = 4 * H;
+  if (shapes[1][0] != G || shapes[1][1] != I || shapes[2][0] != G || shapes[3][0] != G) return 2;
+  if (T == 0 || N == 0) return 0;
+
+  // Input projections of every frame at once: gates = b + x W_ih^T.
+  for (int64_t r = 0; r < T * N; ++r) std::memcpy(gates + r * G, bias, G * sizeof(float));
+  parallel_gemm('N', 'T', T * N, G, I, x, I, w_ih, I, 1.0f, gates, G);
+
+  Panels panels;  // W_hh^T (H x 4H), packed
+  panels.pack(w_hh, H, G, H, true);
+#pragma omp parallel
+  {
+    int64_t j0, j1;
+    slice(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
+    for (int64_t t = 0; t < T; ++t) {
+      float *z = gates + t * N * G;
+      if (t > 0 && j1 > j0) {
+        const float *h_prev = y + (t - 1) * N * H;
+        for (int k = 0; k < 4; ++k)  // this thread's units of gate k: z[:, kH + j0 : kH + j1] += h W_hh[kH + j0 ...]^T
+          recurrent_product(panels, w_hh, H, true, k * H + j0, k * H + j1, h_prev, N, z, G, true);
+      }
+      for (int64_t n = 0; n < N; ++n) {
+        float *zn = z + n * G;
+        const float *c_prev = t > 0 ? cell + ((t - 1) * N + n) * H : nullptr;
+        float *c_now = cell + (t * N + n) * H;
+        float *h_now = y + (t * N + n) * H;
+#pragma omp simd
+        for (int64_t j = j0; j < j1; ++j) {
+          const float i = sigmoid(zn[j]), f = sigmoid(zn[H + j]), g = std::tanh(zn[2 * H + j]);
+          const float o = sigmoid(zn[3 * H + j]);
+          const float c = (c_prev ? f * c_prev[j] : 0.0f) + i * g;
+          zn[j] = i;
+          zn[H + j] = f;
+          zn[2 * H + j] = g;
+          zn[3 * H + j] = o;
+          c_now[j] = c;
+          h_now[j] = o * std::tanh(c);
+        }
+      }
+#pragma omp barrier
+    }
+  }
+  return 0;
+}
+
+extern "C" int LstmBackward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
+                            void *) {
+  if (nparam != 11 || ndims[0] != 3 || !all_float32(nparam, dtypes)) return 1;
+  const float *x = static_cast<const float *>(params[0]);
+  const float *w_ih = static_cast<const float *>(params[1]);
+  const float *w_hh = static_cast<const float *>(params[2]);
+  const float *y = static_cast<const float *>(params[3]);
+  const float *gates = static_cast<const float *>(params[4]);
+  const float *cell = static_cast<const float *>(params[5]);
+  const float *dy = static_cast<const float *>(params[6]);
+  float *dx = static_cast<float *>(params[7]);
+  float *dw_ih = static_cast<float *>(params[8]);
+  float *dw_hh = static_cast<float *>(params[9]);
+  float *db = static_cast<float *>(params[10]);
+  const int64_t T = shapes[0][0], N = shapes[0][1], I = shapes[0][2], H = shapes[2][1], G = 4 * H;
+  if (shapes[1][0] != G || shapes[1][1] != I || shapes[2][0] != G) return 2;
+  if (T == 0 || N == 0) {
+    std::memset(dw_ih, 0, G * I * sizeof(float));
+    std::memset(dw_hh, 0, G * H * sizeof(float));
+    std::memset(db, 0, G * sizeof(float));
+    return 0;
+  }
+
+  // Gradients of the pre-activations, every frame (the big products below take them all at once).
+  std::vector<float> dz(static_cast<size_t>(T * N * G));
+  std::vector<float> dh_next(static_cast<size_t>(N * H), 0.0f), dc_next(static_cast<size_t>(N * H), 0.0f);
+  Panels panels;  // W_hh (4H x H), packed
+  panels.pack(w_hh, G, H, H, false);
+
+#pragma omp parallel
+  {
+    int64_t j0, j1;
+    slice(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
+    for (int64_t t = T - 1; t >= 0; --t) {
+      if (t < T - 1 && j1 > j0) {  // this thread's units of dh_t from step t+1: dz_{t+1} W_hh[:, j0:j1]
+        recurrent_product(panels, w_hh, H, false, j0, j1, dz.data() + (t + 1) * N * G, N, dh_next.data(), H, false);
+      }
+      for (int64_t n = 0; n < N; ++n) {
+        const float *a = gates + (t * N + n) * G;
+        const float *c_now = cell + (t * N + n) * H;
+        const float *c_prev = t > 0 ? cell + ((t - 1) * N + n) * H : nullptr;
+        const float *dyn = dy + (t * N + n) * H;
+        float *dhn = dh_next.data() + n * H;
+        float *dcn = dc_next.data() + n * H;
+        float *d = dz.data() + (t * N + n) * G;
+#pragma omp simd
+        for (int64_t j = j0; j < j1; ++j) {
+          const float i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
+          const float tc = std::tanh(c_now[j]);
+          const float dh = dyn[j] + (t < T - 1 ? dhn[j] : 0.0f);
+          const float dc = dh * o * (1.0f - tc * tc) + (t < T - 1 ? dcn[j] : 0.0f);
+          d[j] = dc * g * i * (1.0f - i);
+          d[H + j] = (c_prev ? dc * c_prev[j] : 0.0f) * f * (1.0f - f);
+          d[2 * H + j] = dc * i * (1.0f - g * g);
+          d[3 * H + j] = dh * tc * o * (1.0f - o);
+          dcn[j] = dc * f;
+        }
+      }
+#pragma omp barrier
+    }
+  }
+
+  parallel_gemm('N', 'N', T * N, I, G, dz.data(), G, w_ih, I, 0.0f, dx, I);           // dx = dz W_ih
+  parallel_gemm('T', 'N', G, I, T * N, dz.data(), G, x, I, 0.0f, dw_ih, I);           // dW_ih = dz^T x
+  parallel_gemm('T', 'N', G, H, (T - 1) * N, dz.data() + N * G, G, y, H, 0.0f, dw_hh, H);  // dW_hh = dz_{1:}^T h_{:-1}
+#pragma omp parallel
+  {
+    int64_t g0, g1;
+    slice(G, omp_get_thread_num(), omp_get_num_threads(), &g0, &g1);
+    for (int64_t g = g0; g < g1; ++g) db[g] = 0.0f;
+    for (int64_t r = 0; r < T * N; ++r) {
+      const float *d = dz.data() + r * G;
+#pragma omp simd
+      for (int64_t g = g0; g < g1; ++g) db[g] += d[g];
+    }
+  }
+  return 0;
+}

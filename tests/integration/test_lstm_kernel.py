@@ -1,0 +1,105 @@
+"""The project's CPU LSTM kernel (src/lstm_kernel.py, src/kernels/lstm_cpu.cc) against MindSpore's fused kernel."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+ms = pytest.importorskip("mindspore")
+pytestmark = pytest.mark.mindspore
+
+from mindspore import Tensor, nn, ops  # noqa: E402
+
+
+class LossAndGrads(nn.Cell):
+    def __init__(self, loss, params):
+        super().__init__()
+        self.loss, self.params = loss, params
+        self.grad = ops.GradOperation(get_by_list=True)
+
+    def construct(self, *inputs):
+        return self.loss(*inputs), self.grad(self.loss, self.params)(*inputs)
+
+
+def test_the_kernel_builds_here():
+    """setup.sh installs g++; a checkout where the kernel does not build trains on MindSpore's (more memory)."""
+    from src import lstm_kernel
+
+    assert lstm_kernel.library() is not None
+
+
+@pytest.mark.parametrize("hidden, clips", [(32, 3), (80, 5)])  # 80: a whole 64-column panel plus a plain rest
+def test_project_kernel_gives_mindsporess_loss_and_gradients(labels, hidden, clips):
+    """Training with ModelConfig.lstm_kernel "project" computes what MindSpore's fused kernel computes: the
+    loss and every gradient to 1e-5 of its scale, over masked clips of different lengths, two layers."""
+    from src.deepspeech2 import DeepSpeechModel, NetWithLossClass
+
+    ours = DeepSpeechModel(labels, hidden, 2, lstm_kernel="project")
+    theirs = DeepSpeechModel(labels, hidden, 2, lstm_kernel="mindspore")
+    assert all(lstm.project is not None for lstm in ours.RNN.lstms)
+    assert all(lstm.project is None for lstm in theirs.RNN.lstms)
+    ms.load_param_into_net(theirs, {p.name: p for p in ours.get_parameters()})
+    ours.set_train(True)
+    theirs.set_train(True)
+    rng = np.random.default_rng(2)
+    lengths = np.array([123, 80, 37, 101, 64][:clips], np.int32)
+    features = rng.standard_normal((clips, 1, 161, 123)).astype(np.float32)
+    for i, n in enumerate(lengths):
+        features[i, :, :, n:] = 0
+    inputs = (
+        Tensor(features),
+        Tensor(lengths),
+        Tensor(rng.integers(0, 28, (clips, 10)).astype(np.int32)),
+        Tensor(np.array([10, 7, 3, 9, 5][:clips], np.int32)),
+    )
+    blank = len(labels) - 1
+    loss_a, grads_a = LossAndGrads(NetWithLossClass(theirs, blank), theirs.trainable_params())(*inputs)
+    loss_b, grads_b = LossAndGrads(NetWithLossClass(ours, blank), ours.trainable_params())(*inputs)
+    assert float(loss_b.asnumpy()) == pytest.approx(float(loss_a.asnumpy()), rel=1e-6)
+    for param, a, b in zip(theirs.trainable_params(), grads_a, grads_b):
+        a, b = a.asnumpy(), b.asnumpy()
+        assert np.abs(a).max() > 0, param.name  # every parameter really gets a gradient
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * np.abs(a).max(), err_msg=param.name)
+
+
+def test_eval_mode_outputs_do_not_depend_on_the_kernel_setting(labels):
+    """Evaluation runs MindSpore's inference kernel whatever lstm_kernel says (exports and eval unchanged)."""
+    from src.deepspeech2 import DeepSpeechModel
+
+    ours = DeepSpeechModel(labels, 32, 1, lstm_kernel="project")
+    theirs = DeepSpeechModel(labels, 32, 1, lstm_kernel="mindspore")
+    ms.load_param_into_net(theirs, {p.name: p for p in ours.get_parameters()})
+    ours.set_train(False)
+    theirs.set_train(False)
+    x = Tensor(np.random.default_rng(3).standard_normal((2, 1, 161, 50)).astype(np.float32))
+    lengths = Tensor(np.array([50, 31], np.int32))
+    np.testing.assert_array_equal(ours(x, lengths)[0].asnumpy(), theirs(x, lengths)[0].asnumpy())
+
+
+def test_a_kernel_that_cannot_be_built_falls_back_with_one_warning(labels, tmp_path, monkeypatch, caplog):
+    from src import lstm_kernel
+    from src.deepspeech2 import DeepSpeechModel
+
+    monkeypatch.setenv("DS2_KERNEL_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-compiler"))
+    with pytest.raises(lstm_kernel.KernelUnavailable, match="compiling lstm_cpu.cc failed|no-such-compiler"):
+        lstm_kernel.build()
+    lstm_kernel.library.cache_clear()
+    try:
+        with caplog.at_level(logging.WARNING, logger="src.lstm_kernel"):
+            net = DeepSpeechModel(labels, 16, 2)
+        assert all(lstm.project is None for lstm in net.RNN.lstms)  # MindSpore's kernels, still trainable
+        warnings = [r for r in caplog.records if "LSTM kernel is not available" in r.getMessage()]
+        assert len(warnings) == 1
+    finally:
+        lstm_kernel.library.cache_clear()
+
+
+def test_lstm_kernel_setting_is_validated():
+    from src.config import ModelConfig, validate_model
+
+    validate_model(ModelConfig(lstm_kernel="mindspore"))
+    with pytest.raises(ValueError, match="lstm_kernel"):
+        validate_model(ModelConfig(lstm_kernel="cudnn"))
