@@ -65,7 +65,7 @@ class ModelConfig:
     # its workspace (the same numbers; less memory, one more LSTM forward per step).
     recompute_rnn: bool = False
     # Training's LSTM kernel: "project" (src/lstm_kernel.py, built on first use; MindSpore's where it cannot be
-    # built) keeps 5 floats x hidden per frame and no weight copies; "mindspore" is MindSpore's fused kernel.
+    # built) keeps 4 floats x hidden per frame and no weight copies; "mindspore" is MindSpore's fused kernel.
     lstm_kernel: str = "project"
 
 

@@ -3,7 +3,8 @@
 MindSpore's fused CPU LSTM and LSTMGrad kernels keep private re-ordered copies of the weights (and of their
 gradients) per call site and per compiled graph, about 1.5 GB for DeepSpeech2's 5 layers x 2 directions, and
 their training workspace holds ~52 floats x hidden per frame and clip. This kernel keeps what its backward pass
-needs: the activated gates and the cell state per frame (5 floats x hidden per direction), next to the output.
+needs: the activated gates per frame (4 floats x hidden per direction); its backward rebuilds the cell states
+and outputs from them.
 
 The shared library is compiled on first use with the system's C++ compiler (`-march=native`: it is built for
 the CPU it runs on) into a cache directory keyed by the source, the compiler command, the CPU flags and the
@@ -114,15 +115,15 @@ def available() -> bool:
 
 def _forward_shapes(x, w_ih, w_hh, b):
     t, n, h = x[0], x[1], w_hh[1]
-    return (t, n, h), (t, n, 4 * h), (t, n, h)
+    return (t, n, h), (t, n, 4 * h)
 
 
-def _backward_shapes(x, w_ih, w_hh, y, gates, c, dy):
+def _backward_shapes(x, w_ih, w_hh, gates, dy):
     return x, w_ih, w_hh, (w_hh[0],)
 
 
 def _forward_types(x, *_):
-    return x, x, x
+    return x, x
 
 
 def _backward_types(x, *_):
@@ -132,8 +133,8 @@ def _backward_types(x, *_):
 class ProjectLSTM(nn.Cell):
     """One LSTM direction from a zero state on the kernel at `path` (a built library, see library()).
 
-    construct(x (T, N, I), w_ih (4H, I), w_hh (4H, H), b (4H)) -> (y (T, N, H), gates (T, N, 4H), c (T, N, H));
-    the backward reads the kept gates and cell states and takes gradients through y only.
+    construct(x (T, N, I), w_ih (4H, I), w_hh (4H, H), b (4H)) -> (y (T, N, H), gates (T, N, 4H)); the
+    backward reads the kept gates only (it rebuilds the cell states and outputs) and takes gradients through y.
     """
 
     def __init__(self, path: str) -> None:
@@ -145,5 +146,5 @@ class ProjectLSTM(nn.Cell):
         return self.forward_op(x, w_ih, w_hh, b)
 
     def bprop(self, x, w_ih, w_hh, b, out, dout):
-        dx, dw_ih, dw_hh, db = self.backward_op(x, w_ih, w_hh, out[0], out[1], out[2], dout[0])
+        dx, dw_ih, dw_hh, db = self.backward_op(x, w_ih, w_hh, out[1], dout[0])
         return dx, dw_ih, dw_hh, db

@@ -4,7 +4,8 @@
 // forward kernel and four (weights, their gradients) in every backward kernel, per call site and per compiled
 // graph (~1.5 GB for DeepSpeech2's 5 x 2 directions), and the training workspace holds ~52 floats x hidden per
 // frame and clip. This kernel keeps what the backward pass needs and nothing else: the activated gates
-// (4 x hidden) and the cell state (hidden) per frame and clip, next to the output.
+// (4 x hidden per frame and clip). The backward pass rebuilds the cell states and outputs from them (an
+// element-wise scan: c_t = f c_{t-1} + i g, h_t = o tanh(c_t)), so neither is held between the passes.
 //
 // Gate order i, f, g, o (PyTorch's, and the layout of MindSpore's weight_ih_l0 / weight_hh_l0):
 //   z_t = W_ih x_t + W_hh h_{t-1} + b,  i, f, o = sigmoid(z_i, z_f, z_o),  g = tanh(z_g)
@@ -17,8 +18,8 @@
 // slice of hidden units through the whole time loop.
 //
 // Entry points (MindSpore aot signature: inputs, then outputs, all float32, row-major):
-//   LstmForward:  x (T,N,I), w_ih (4H,I), w_hh (4H,H), b (4H)  ->  y (T,N,H), gates (T,N,4H), c (T,N,H)
-//   LstmBackward: x, w_ih, w_hh, y, gates, c, dy (T,N,H)       ->  dx (T,N,I), dw_ih (4H,I), dw_hh (4H,H), db (4H)
+//   LstmForward:  x (T,N,I), w_ih (4H,I), w_hh (4H,H), b (4H)  ->  y (T,N,H), gates (T,N,4H)
+//   LstmBackward: x, w_ih, w_hh, gates, dy (T,N,H)             ->  dx (T,N,I), dw_ih (4H,I), dw_hh (4H,H), db (4H)
 #include <omp.h>
 
 #include <algorithm>
@@ -184,15 +185,15 @@ bool all_float32(int nparam, const char **dtypes) {
 
 extern "C" int LstmForward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
                            void *) {
-  if (nparam != 7 || ndims[0] != 3 || !all_float32(nparam, dtypes)) return 1;
+  if (nparam != 6 || ndims[0] != 3 || !all_float32(nparam, dtypes)) return 1;
   const float *x = static_cast<const float *>(params[0]);
   const float *w_ih = static_cast<const float *>(params[1]);
   const float *w_hh = static_cast<const float *>(params[2]);
   const float *bias = static_cast<const float *>(params[3]);
   float *y = static_cast<float *>(params[4]);
   float *gates = static_cast<float *>(params[5]);
-  float *cell = static_cast<float *>(params[6]);
   const int64_t T = shapes[0][0], N = shapes[0][1], I = shapes[0][2], H = shapes[2][1], G = 4 * H;
+  std::vector<float> cell_buffer(static_cast<size_t>(2 * N * H));  // c_{t-1} and c_t, alternately
   if (shapes[1][0] != G || shapes[1][1] != I || shapes[2][0] != G || shapes[3][0] != G) return 2;
   if (T == 0 || N == 0) return 0;
 
@@ -215,8 +216,8 @@ extern "C" int LstmForward(int nparam, void **params, int *ndims, int64_t **shap
       }
       for (int64_t n = 0; n < N; ++n) {
         float *zn = z + n * G;
-        const float *c_prev = t > 0 ? cell + ((t - 1) * N + n) * H : nullptr;
-        float *c_now = cell + (t * N + n) * H;
+        const float *c_prev = t > 0 ? cell_buffer.data() + ((t - 1) % 2 * N + n) * H : nullptr;
+        float *c_now = cell_buffer.data() + (t % 2 * N + n) * H;
         float *h_now = y + (t * N + n) * H;
 #pragma omp simd
         for (int64_t j = j0; j < j1; ++j) {
@@ -239,18 +240,16 @@ extern "C" int LstmForward(int nparam, void **params, int *ndims, int64_t **shap
 
 extern "C" int LstmBackward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
                             void *) {
-  if (nparam != 11 || ndims[0] != 3 || !all_float32(nparam, dtypes)) return 1;
+  if (nparam != 9 || ndims[0] != 3 || !all_float32(nparam, dtypes)) return 1;
   const float *x = static_cast<const float *>(params[0]);
   const float *w_ih = static_cast<const float *>(params[1]);
   const float *w_hh = static_cast<const float *>(params[2]);
-  const float *y = static_cast<const float *>(params[3]);
-  const float *gates = static_cast<const float *>(params[4]);
-  const float *cell = static_cast<const float *>(params[5]);
-  const float *dy = static_cast<const float *>(params[6]);
-  float *dx = static_cast<float *>(params[7]);
-  float *dw_ih = static_cast<float *>(params[8]);
-  float *dw_hh = static_cast<float *>(params[9]);
-  float *db = static_cast<float *>(params[10]);
+  const float *gates = static_cast<const float *>(params[3]);
+  const float *dy = static_cast<const float *>(params[4]);
+  float *dx = static_cast<float *>(params[5]);
+  float *dw_ih = static_cast<float *>(params[6]);
+  float *dw_hh = static_cast<float *>(params[7]);
+  float *db = static_cast<float *>(params[8]);
   const int64_t T = shapes[0][0], N = shapes[0][1], I = shapes[0][2], H = shapes[2][1], G = 4 * H;
   if (shapes[1][0] != G || shapes[1][1] != I || shapes[2][0] != G) return 2;
   if (T == 0 || N == 0) {
@@ -260,6 +259,28 @@ extern "C" int LstmBackward(int nparam, void **params, int *ndims, int64_t **sha
     return 0;
   }
 
+  // The cell states and outputs of every frame, rebuilt from the kept gates exactly as the forward made them.
+  std::vector<float> cell_buffer(static_cast<size_t>(T * N * H)), y_buffer(static_cast<size_t>(T * N * H));
+  float *cell = cell_buffer.data();
+  float *y = y_buffer.data();
+#pragma omp parallel
+  {
+    int64_t j0, j1;
+    slice(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t n = 0; n < N; ++n) {
+        const float *a = gates + (t * N + n) * G;
+        const float *c_prev = t > 0 ? cell + ((t - 1) * N + n) * H : nullptr;
+        float *c_now = cell + (t * N + n) * H;
+        float *h_now = y + (t * N + n) * H;
+#pragma omp simd
+        for (int64_t j = j0; j < j1; ++j) {
+          const float c = (c_prev ? a[H + j] * c_prev[j] : 0.0f) + a[j] * a[2 * H + j];
+          c_now[j] = c;
+          h_now[j] = a[3 * H + j] * std::tanh(c);
+        }
+      }
+  }
   // Gradients of the pre-activations, every frame (the big products below take them all at once).
   std::vector<float> dz(static_cast<size_t>(T * N * G));
   std::vector<float> dh_next(static_cast<size_t>(N * H), 0.0f), dc_next(static_cast<size_t>(N * H), 0.0f);
