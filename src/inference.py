@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
@@ -24,7 +25,8 @@ def load_predictor(ckpt: str, labels: list[str], spect: C.SpectConfig, model: C.
     Returns:
         (network, predict cell).
     """
-    net = build_network(labels, spect, model)
+    # Inference never trains: MindSpore's LSTM kernels only (no kernel build, no compiler needed).
+    net = build_network(labels, spect, dataclasses.replace(model, lstm_kernel="mindspore"))
     report = load_network_weights(net, ckpt)
     logger.info("loaded %d tensors from %s", report.loaded, ckpt)
     net.set_train(False)

@@ -103,3 +103,20 @@ def test_lstm_kernel_setting_is_validated():
     validate_model(ModelConfig(lstm_kernel="mindspore"))
     with pytest.raises(ValueError, match="lstm_kernel"):
         validate_model(ModelConfig(lstm_kernel="cudnn"))
+
+
+def test_inference_builds_no_kernel(labels, tmp_path, monkeypatch):
+    """eval.py, transcribe.py, export.py and the server load through load_predictor: MindSpore's kernels only,
+    so a machine without a compiler evaluates without a build attempt or a warning."""
+    import mindspore as ms
+
+    from src import config as C
+    from src import lstm_kernel
+    from src.deepspeech2 import DeepSpeechModel
+    from src.inference import load_predictor
+
+    ckpt = tmp_path / "tiny.ckpt"
+    ms.save_checkpoint(DeepSpeechModel(labels, 16, 1), str(ckpt))
+    monkeypatch.setattr(lstm_kernel, "library", lambda: pytest.fail("inference tried to build the kernel"))
+    net, _ = load_predictor(str(ckpt), labels, C.SpectConfig(), C.ModelConfig(hidden_size=16, hidden_layers=1))
+    assert all(lstm.project is None for lstm in net.RNN.lstms)
