@@ -61,8 +61,11 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def build(out_dir: Path | None = None) -> Path:
-    """Compile the kernel (or find it already compiled) -> the shared library's path. Raises KernelUnavailable."""
+def build(out_dir: Path | None = None, extra_flags: tuple = ()) -> Path:
+    """Compile the kernel (or find it already compiled) -> the shared library's path. Raises KernelUnavailable.
+
+    extra_flags: appended to FLAGS (e.g. "-march=x86-64-v3" builds the AVX2 variant on an AVX-512 host).
+    """
     lib_dir, version = _mindspore_lib()
     if not (lib_dir / DNNL).exists():
         raise KernelUnavailable(f"MindSpore {version} ships no {DNNL} in {lib_dir}")
@@ -71,7 +74,7 @@ def build(out_dir: Path | None = None) -> Path:
     if not compiler:
         raise KernelUnavailable(f"no C++ compiler {wanted!r} found (install g++, e.g. `apt-get install g++`)")
     source = SOURCE.read_bytes()
-    command = [compiler, *FLAGS, str(SOURCE), f"-L{lib_dir}", f"-l:{DNNL}", f"-Wl,-rpath,{lib_dir}"]
+    command = [compiler, *FLAGS, *extra_flags, str(SOURCE), f"-L{lib_dir}", f"-l:{DNNL}", f"-Wl,-rpath,{lib_dir}"]
     key = hashlib.sha256(b"\0".join([source, " ".join(command).encode(), _cpu_flags().encode()])).hexdigest()[:16]
     target_dir = (out_dir or cache_dir()) / key
     target = target_dir / "lstm_cpu.so"

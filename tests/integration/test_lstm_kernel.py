@@ -120,3 +120,59 @@ def test_inference_builds_no_kernel(labels, tmp_path, monkeypatch):
     monkeypatch.setattr(lstm_kernel, "library", lambda: pytest.fail("inference tried to build the kernel"))
     net, _ = load_predictor(str(ckpt), labels, C.SpectConfig(), C.ModelConfig(hidden_size=16, hidden_layers=1))
     assert all(lstm.project is None for lstm in net.RNN.lstms)
+
+
+def _cpu_has(flag: str) -> bool:
+    from pathlib import Path
+
+    try:
+        return any(flag in line.split() for line in Path("/proc/cpuinfo").read_text().splitlines())
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _cpu_has("avx2"), reason="the AVX2 variant needs an x86 CPU with AVX2")
+def test_avx2_build_gives_mindsporess_outputs_and_gradients(tmp_path, monkeypatch):
+    """The kernel is built for the CPU it runs on: on an AVX-512 host the default build takes the 64-column
+    panels; the AVX2 build (16-column panels, other register blocking) must compute the same numbers."""
+    from src import lstm_kernel
+
+    path = lstm_kernel.build(tmp_path, ("-march=x86-64-v3",))
+    monkeypatch.setenv(lstm_kernel.WHITE_LIST, str(tmp_path))
+    frames, clips, inputs, hidden = 9, 5, 40, 48  # 48 = three 16-column panels
+    rng = np.random.default_rng(4)
+    x, dy = rng.standard_normal((frames, clips, inputs)), rng.standard_normal((frames, clips, hidden))
+    w_ih, w_hh = rng.standard_normal((4 * hidden, inputs)) * 0.2, rng.standard_normal((4 * hidden, hidden)) * 0.2
+    b_ih, b_hh = rng.standard_normal(4 * hidden) * 0.1, rng.standard_normal(4 * hidden) * 0.1
+    args = [Tensor(a.astype(np.float32)) for a in (x, w_ih, w_hh, b_ih, b_hh, dy)]
+
+    class Ours(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.lstm = lstm_kernel.ProjectLSTM(str(path))
+
+        def construct(self, x, w_ih, w_hh, b_ih, b_hh, dy):
+            return (self.lstm(x, w_ih, w_hh, b_ih + b_hh)[0] * dy).sum()
+
+    class Theirs(nn.Cell):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(inputs, hidden, 1, has_bias=True)
+
+        def construct(self, x, w_ih, w_hh, b_ih, b_hh, dy):
+            zeros = ops.zeros((clips, hidden), x.dtype)
+            return (self.lstm.rnn(x, (zeros, zeros), None, w_ih, w_hh, b_ih, b_hh)[0] * dy).sum()
+
+    class ValueAndGrads(nn.Cell):
+        def __init__(self, net):
+            super().__init__()
+            self.net, self.grad = net, ops.GradOperation(get_all=True)
+
+        def construct(self, x, w_ih, w_hh, b_ih, b_hh, dy):
+            return self.net(x, w_ih, w_hh, b_ih, b_hh, dy), self.grad(self.net)(x, w_ih, w_hh, b_ih, b_hh, dy)
+
+    (loss_a, grads_a), (loss_b, grads_b) = ValueAndGrads(Theirs())(*args), ValueAndGrads(Ours())(*args)
+    assert float(loss_b.asnumpy()) == pytest.approx(float(loss_a.asnumpy()), rel=1e-5)
+    for name, a, b in zip(("x", "w_ih", "w_hh", "b_ih", "b_hh"), grads_a, grads_b):
+        a, b = a.asnumpy(), b.asnumpy()
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * np.abs(a).max(), err_msg=name)
