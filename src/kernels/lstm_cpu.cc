@@ -22,7 +22,10 @@
 //   LstmBackward: x, w_ih, w_hh, gates, dy (T,N,H)             ->  dx (T,N,I), dw_ih (4H,I), dw_hh (4H,H), db (4H)
 #include <omp.h>
 
+#include <sched.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -145,6 +148,40 @@ void recurrent_product(const Panels &P, const float *w, int64_t ldw, bool transp
   }
 }
 
+// The barrier between time steps. OpenMP's spins until its partner arrives, which is fastest on an idle machine
+// but collapses when another process (a second msrun worker on the same cores, any busy host) takes the core
+// its partner needs: two such processes ran 15-20x slower. This one spins briefly (a step's work is 0.1-0.3 ms,
+// so partners normally arrive within microseconds) and then yields the core.
+class StepBarrier {
+ public:
+  // Called once by one thread of the team (omp single: its implicit barrier publishes the count to the rest).
+  void set_threads(int threads) { threads_ = threads; }
+
+  void wait() {
+    const int generation = generation_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == threads_) {
+      arrived_.store(0, std::memory_order_relaxed);
+      generation_.fetch_add(1, std::memory_order_acq_rel);
+      return;
+    }
+    for (int spin = 0; generation_.load(std::memory_order_acquire) == generation; ++spin) {
+      if (spin < kSpins) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+      } else {
+        sched_yield();
+      }
+    }
+  }
+
+ private:
+  static constexpr int kSpins = 4000;
+  int threads_ = 1;
+  std::atomic<int> arrived_{0};
+  std::atomic<int> generation_{0};
+};
+
 // [begin, end) of `n` items for thread `t` of `threads`, in blocks of kPanel (whole panels, whole cache lines).
 inline void slice(int64_t n, int t, int threads, int64_t *begin, int64_t *end) {
   const int64_t blocks = (n + kPanel - 1) / kPanel;
@@ -203,8 +240,11 @@ extern "C" int LstmForward(int nparam, void **params, int *ndims, int64_t **shap
 
   Panels panels;  // W_hh^T (H x 4H), packed
   panels.pack(w_hh, H, G, H, true);
+  StepBarrier barrier;
 #pragma omp parallel
   {
+#pragma omp single
+    barrier.set_threads(omp_get_num_threads());
     int64_t j0, j1;
     slice(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
     for (int64_t t = 0; t < T; ++t) {
@@ -232,7 +272,7 @@ extern "C" int LstmForward(int nparam, void **params, int *ndims, int64_t **shap
           h_now[j] = o * std::tanh(c);
         }
       }
-#pragma omp barrier
+      barrier.wait();
     }
   }
   return 0;
@@ -286,9 +326,11 @@ extern "C" int LstmBackward(int nparam, void **params, int *ndims, int64_t **sha
   std::vector<float> dh_next(static_cast<size_t>(N * H), 0.0f), dc_next(static_cast<size_t>(N * H), 0.0f);
   Panels panels;  // W_hh (4H x H), packed
   panels.pack(w_hh, G, H, H, false);
-
+  StepBarrier barrier;
 #pragma omp parallel
   {
+#pragma omp single
+    barrier.set_threads(omp_get_num_threads());
     int64_t j0, j1;
     slice(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
     for (int64_t t = T - 1; t >= 0; --t) {
@@ -316,7 +358,7 @@ extern "C" int LstmBackward(int nparam, void **params, int *ndims, int64_t **sha
           dcn[j] = dc * f;
         }
       }
-#pragma omp barrier
+      barrier.wait();
     }
   }
 
