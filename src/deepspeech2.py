@@ -351,9 +351,9 @@ class BiLSTM(nn.LSTM):
     def _direction(self, x: Tensor, d: int) -> Tensor:
         """Run direction d (0 forward, 1 backward weights) over x (T, N, I) from a zero state -> (T, N, H)."""
         w_ih, w_hh, b_ih, b_hh = self.w_ih_list[d], self.w_hh_list[d], self.b_ih_list[d], self.b_hh_list[d]
-        if self.training and not self.recompute and self.project is not None:
-            return self.project(x, w_ih, w_hh, b_ih + b_hh)[0]
         if self.training and not self.recompute:
+            if self.project is not None:
+                return self.project(x, w_ih, w_hh, b_ih + b_hh)[0]
             zeros = ops.zeros((x.shape[1], self.hidden_size), x.dtype)
             return self.rnn(x, (zeros, zeros), None, w_ih, w_hh, b_ih, b_hh)[0]
         zeros = ops.zeros((1, x.shape[1], self.hidden_size), x.dtype)

@@ -7,10 +7,11 @@ needs: the activated gates per frame (4 floats x hidden per direction); its back
 and outputs from them.
 
 The shared library is compiled on first use with the system's C++ compiler (`-march=native`: it is built for
-the CPU it runs on) into a cache directory keyed by the source, the compiler command, the CPU flags and the
-MindSpore version; set DS2_KERNEL_CACHE to move it. Where it cannot be built (no compiler, no oneDNN library in
-the MindSpore wheel, MindSpore's MS_CUSTOM_AOT_WHITE_LIST pointing elsewhere) `library()` returns None with one
-warning that says why, and the network falls back to MindSpore's kernels (ModelConfig.lstm_kernel).
+the CPU it runs on) into a cache directory keyed by the source, the compiler command (MindSpore's library
+folder included) and the CPU flags; set DS2_KERNEL_CACHE to move it. Where it cannot be built (no compiler, no
+oneDNN library in the MindSpore wheel, MindSpore's MS_CUSTOM_AOT_WHITE_LIST pointing elsewhere) `library()`
+returns None with one warning that says why, and the network falls back to MindSpore's kernels
+(ModelConfig.lstm_kernel).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class KernelUnavailable(RuntimeError):
     """The kernel cannot be built or loaded here; the message says why."""
 
 
-def _cpu_flags() -> str:
+def cpu_flags() -> str:
+    """The CPU's feature flags as /proc/cpuinfo lists them ("" where it cannot be read)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith(("flags", "Features")):
@@ -75,7 +77,7 @@ def build(out_dir: Path | None = None, extra_flags: tuple = ()) -> Path:
         raise KernelUnavailable(f"no C++ compiler {wanted!r} found (install g++, e.g. `apt-get install g++`)")
     source = SOURCE.read_bytes()
     command = [compiler, *FLAGS, *extra_flags, str(SOURCE), f"-L{lib_dir}", f"-l:{DNNL}", f"-Wl,-rpath,{lib_dir}"]
-    key = hashlib.sha256(b"\0".join([source, " ".join(command).encode(), _cpu_flags().encode()])).hexdigest()[:16]
+    key = hashlib.sha256(b"\0".join([source, " ".join(command).encode(), cpu_flags().encode()])).hexdigest()[:16]
     target_dir = (out_dir or cache_dir()) / key
     target = target_dir / "lstm_cpu.so"
     if target.exists():
@@ -110,10 +112,6 @@ def library() -> str | None:
     except (KernelUnavailable, OSError, subprocess.SubprocessError) as err:
         logger.warning("the project's LSTM kernel is not available, using MindSpore's (more memory): %s", err)
         return None
-
-
-def available() -> bool:
-    return library() is not None
 
 
 def _forward_shapes(x, w_ih, w_hh, b):

@@ -218,21 +218,43 @@ bool all_float32(int nparam, const char **dtypes) {
   return true;
 }
 
+// Frames T, clips N, input size I, hidden size H and gate rows G = 4H of a call whose first three inputs are
+// x (T, N, I), w_ih (4H, I), w_hh (4H, H), as both entry points take them; false when they disagree.
+struct Dims {
+  int64_t T, N, I, H, G;
+};
+
+bool read_dims(int nparam, int expected, int *ndims, int64_t **shapes, const char **dtypes, Dims *d) {
+  if (nparam != expected || ndims[0] != 3 || !all_float32(nparam, dtypes)) return false;
+  d->T = shapes[0][0];
+  d->N = shapes[0][1];
+  d->I = shapes[0][2];
+  d->H = shapes[2][1];
+  d->G = 4 * d->H;
+  return shapes[1][0] == d->G && shapes[1][1] == d->I && shapes[2][0] == d->G;
+}
+
+// A frame's cell state from its activated gates: what the forward computes and the backward rebuilds, in one
+// place so both round alike. c_prev is null at the first frame (zero initial state).
+inline float next_cell(float i, float f, float g, const float *c_prev, int64_t j) {
+  return (c_prev ? f * c_prev[j] : 0.0f) + i * g;
+}
+
 }  // namespace
 
 extern "C" int LstmForward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
                            void *) {
-  if (nparam != 6 || ndims[0] != 3 || !all_float32(nparam, dtypes)) return 1;
+  Dims d;
+  if (!read_dims(nparam, 6, ndims, shapes, dtypes, &d) || shapes[3][0] != d.G) return 1;
+  const int64_t T = d.T, N = d.N, I = d.I, H = d.H, G = d.G;
   const float *x = static_cast<const float *>(params[0]);
   const float *w_ih = static_cast<const float *>(params[1]);
   const float *w_hh = static_cast<const float *>(params[2]);
   const float *bias = static_cast<const float *>(params[3]);
   float *y = static_cast<float *>(params[4]);
   float *gates = static_cast<float *>(params[5]);
-  const int64_t T = shapes[0][0], N = shapes[0][1], I = shapes[0][2], H = shapes[2][1], G = 4 * H;
-  std::vector<float> cell_buffer(static_cast<size_t>(2 * N * H));  // c_{t-1} and c_t, alternately
-  if (shapes[1][0] != G || shapes[1][1] != I || shapes[2][0] != G || shapes[3][0] != G) return 2;
   if (T == 0 || N == 0) return 0;
+  std::vector<float> cell_buffer(static_cast<size_t>(2 * N * H));  // c_{t-1} and c_t, alternately
 
   // Input projections of every frame at once: gates = b + x W_ih^T.
   for (int64_t r = 0; r < T * N; ++r) std::memcpy(gates + r * G, bias, G * sizeof(float));
@@ -263,7 +285,7 @@ extern "C" int LstmForward(int nparam, void **params, int *ndims, int64_t **shap
         for (int64_t j = j0; j < j1; ++j) {
           const float i = sigmoid(zn[j]), f = sigmoid(zn[H + j]), g = std::tanh(zn[2 * H + j]);
           const float o = sigmoid(zn[3 * H + j]);
-          const float c = (c_prev ? f * c_prev[j] : 0.0f) + i * g;
+          const float c = next_cell(i, f, g, c_prev, j);
           zn[j] = i;
           zn[H + j] = f;
           zn[2 * H + j] = g;
@@ -280,7 +302,9 @@ extern "C" int LstmForward(int nparam, void **params, int *ndims, int64_t **shap
 
 extern "C" int LstmBackward(int nparam, void **params, int *ndims, int64_t **shapes, const char **dtypes, void *,
                             void *) {
-  if (nparam != 9 || ndims[0] != 3 || !all_float32(nparam, dtypes)) return 1;
+  Dims d;
+  if (!read_dims(nparam, 9, ndims, shapes, dtypes, &d)) return 1;
+  const int64_t T = d.T, N = d.N, I = d.I, H = d.H, G = d.G;
   const float *x = static_cast<const float *>(params[0]);
   const float *w_ih = static_cast<const float *>(params[1]);
   const float *w_hh = static_cast<const float *>(params[2]);
@@ -290,8 +314,6 @@ extern "C" int LstmBackward(int nparam, void **params, int *ndims, int64_t **sha
   float *dw_ih = static_cast<float *>(params[6]);
   float *dw_hh = static_cast<float *>(params[7]);
   float *db = static_cast<float *>(params[8]);
-  const int64_t T = shapes[0][0], N = shapes[0][1], I = shapes[0][2], H = shapes[2][1], G = 4 * H;
-  if (shapes[1][0] != G || shapes[1][1] != I || shapes[2][0] != G) return 2;
   if (T == 0 || N == 0) {
     std::memset(dw_ih, 0, G * I * sizeof(float));
     std::memset(dw_hh, 0, G * H * sizeof(float));
@@ -315,7 +337,7 @@ extern "C" int LstmBackward(int nparam, void **params, int *ndims, int64_t **sha
         float *h_now = y + (t * N + n) * H;
 #pragma omp simd
         for (int64_t j = j0; j < j1; ++j) {
-          const float c = (c_prev ? a[H + j] * c_prev[j] : 0.0f) + a[j] * a[2 * H + j];
+          const float c = next_cell(a[j], a[H + j], a[2 * H + j], c_prev, j);
           c_now[j] = c;
           h_now[j] = a[3 * H + j] * std::tanh(c);
         }

@@ -123,12 +123,9 @@ def test_inference_builds_no_kernel(labels, tmp_path, monkeypatch):
 
 
 def _cpu_has(flag: str) -> bool:
-    from pathlib import Path
+    from src.lstm_kernel import cpu_flags
 
-    try:
-        return any(flag in line.split() for line in Path("/proc/cpuinfo").read_text().splitlines())
-    except OSError:
-        return False
+    return flag in cpu_flags().split()
 
 
 @pytest.mark.skipif(not _cpu_has("avx2"), reason="the AVX2 variant needs an x86 CPU with AVX2")
