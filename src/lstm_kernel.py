@@ -63,10 +63,11 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def build(out_dir: Path | None = None, extra_flags: tuple = ()) -> Path:
+def build(out_dir: Path | None = None, extra_flags: tuple = (), source: Path = SOURCE) -> Path:
     """Compile the kernel (or find it already compiled) -> the shared library's path. Raises KernelUnavailable.
 
     extra_flags: appended to FLAGS (e.g. "-march=x86-64-v3" builds the AVX2 variant on an AVX-512 host).
+    source: another version of lstm_cpu.cc (bench/lstm_kernel_speed.py builds an earlier commit's beside it).
     """
     lib_dir, version = _mindspore_lib()
     if not (lib_dir / DNNL).exists():
@@ -75,9 +76,9 @@ def build(out_dir: Path | None = None, extra_flags: tuple = ()) -> Path:
     compiler = shutil.which(wanted) or (None if os.environ.get("CXX") else shutil.which("c++"))
     if not compiler:
         raise KernelUnavailable(f"no C++ compiler {wanted!r} found (install g++, e.g. `apt-get install g++`)")
-    source = SOURCE.read_bytes()
-    command = [compiler, *FLAGS, *extra_flags, str(SOURCE), f"-L{lib_dir}", f"-l:{DNNL}", f"-Wl,-rpath,{lib_dir}"]
-    key = hashlib.sha256(b"\0".join([source, " ".join(command).encode(), cpu_flags().encode()])).hexdigest()[:16]
+    text = Path(source).read_bytes()
+    command = [compiler, *FLAGS, *extra_flags, str(source), f"-L{lib_dir}", f"-l:{DNNL}", f"-Wl,-rpath,{lib_dir}"]
+    key = hashlib.sha256(b"\0".join([text, " ".join(command).encode(), cpu_flags().encode()])).hexdigest()[:16]
     target_dir = (out_dir or cache_dir()) / key
     target = target_dir / "lstm_cpu.so"
     if target.exists():
@@ -90,7 +91,7 @@ def build(out_dir: Path | None = None, extra_flags: tuple = ()) -> Path:
         done = subprocess.run([*command, "-o", tmp], capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-            raise KernelUnavailable(f"compiling {SOURCE.name} failed ({compiler}): {last}")
+            raise KernelUnavailable(f"compiling {Path(source).name} failed ({compiler}): {last}")
         os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):

@@ -38,28 +38,26 @@ namespace {
 
 inline float sigmoid(float v) { return 1.0f / (1.0f + std::exp(-v)); }
 
-typedef float v16 __attribute__((vector_size(64)));
+#ifdef __AVX512F__
+constexpr int kLanes = 16;      // floats per vector register
+constexpr int64_t kPanel = 64;  // output columns per panel: 4 clips x 4 vectors = 16 of 32 registers
+#else
+// AVX2 (and narrower vectors, which the compiler splits). A vector wider than the registers (the first version
+// used 16 floats everywhere) made GCC shuffle every value through the stack: 27 GFLOP/s against 230-430.
+constexpr int kLanes = 8;
+constexpr int64_t kPanel = 16;  // 4 clips x 2 vectors = 8 of 16 registers
+#endif
+constexpr int kVectors = kPanel / kLanes;
 
-inline v16 load16(const float *p) {
-  v16 v;
+typedef float vec __attribute__((vector_size(4 * kLanes)));
+
+inline vec load_vec(const float *p) {
+  vec v;
   std::memcpy(&v, p, sizeof(v));
   return v;
 }
 
-inline void store16(float *p, v16 v) { std::memcpy(p, &v, sizeof(v)); }
-
-inline float hsum(v16 v) {
-  float s = 0.0f;
-  for (int i = 0; i < 16; ++i) s += v[i];
-  return s;
-}
-
-#ifdef __AVX512F__
-constexpr int64_t kPanel = 64;  // output columns per panel: 4 clips x 4 vectors of 16 = 16 of 32 registers
-#else
-constexpr int64_t kPanel = 16;  // AVX2: a vector of 16 is two registers; 4 clips x 2 = 8 of 16
-#endif
-constexpr int kVectors = kPanel / 16;
+inline void store_vec(float *p, vec v) { std::memcpy(p, &v, sizeof(v)); }
 
 // A weight matrix packed for the recurrent products: panel b holds columns [b * kPanel, (b + 1) * kPanel) of the
 // product's K x C right-hand side, K rows of kPanel contiguous floats, so a step streams each panel once, in
@@ -84,6 +82,38 @@ struct Panels {
   }
 };
 
+// Panel rows ahead of the current one to prefetch: W_hh (16 MB) streams from L3 each step, and the hardware
+// prefetcher alone left the loop waiting (bench/results/train_speed_attempts.md).
+constexpr int64_t kPrefetchRows = 4;
+
+// R clips' (R <= 4) product with one panel: acc[q] = sum_k h_q[k] panel(k, :), weights held in registers.
+template <int R>
+inline void panel_block(const float *panel, int64_t K, const float *h, float *z, int64_t ldz, bool accumulate) {
+  vec acc[R][kVectors] = {};
+  for (int64_t k = 0; k < K; ++k) {
+    const float *w = panel + k * kPanel;
+    for (int v = 0; v < kVectors; ++v) __builtin_prefetch(w + kPrefetchRows * kPanel + kLanes * v, 0, 3);
+    vec wv[kVectors];
+    for (int v = 0; v < kVectors; ++v) {
+      wv[v] = load_vec(w + kLanes * v);
+#ifdef __AVX__
+      // Keep each weight vector in a register: left to itself GCC folds the load into every one of the R
+      // multiply-adds that use it, R loads per vector, and the loop ran at half the multiply-add rate.
+      asm volatile("" : "+v"(wv[v]));
+#endif
+    }
+    for (int q = 0; q < R; ++q) {
+      const float x = h[q * K + k];
+      for (int v = 0; v < kVectors; ++v) acc[q][v] += x * wv[v];
+    }
+  }
+  for (int q = 0; q < R; ++q)
+    for (int v = 0; v < kVectors; ++v) {
+      float *out = z + q * ldz + kLanes * v;
+      store_vec(out, accumulate ? load_vec(out) + acc[q][v] : acc[q][v]);
+    }
+}
+
 // z[n * ldz + c] (+)= sum_k h[n * K + k] rhs(k, c) for columns c in [c0, c1) (whole panels) and clips n < N.
 void panel_product(const Panels &P, int64_t c0, int64_t c1, const float *h, int64_t N, float *z, int64_t ldz,
                    bool accumulate) {
@@ -91,35 +121,12 @@ void panel_product(const Panels &P, int64_t c0, int64_t c1, const float *h, int6
   for (int64_t c = c0; c < c1; c += kPanel) {
     const float *panel = P.data.data() + (c / kPanel) * K * kPanel;
     int64_t n = 0;
-    for (; n + 4 <= N; n += 4) {
-      v16 acc[4][kVectors] = {};
-      const float *h0 = h + n * K, *h1 = h0 + K, *h2 = h1 + K, *h3 = h2 + K;
-      for (int64_t k = 0; k < K; ++k) {
-        const float *w = panel + k * kPanel;
-        const float x0 = h0[k], x1 = h1[k], x2 = h2[k], x3 = h3[k];
-        for (int v = 0; v < kVectors; ++v) {
-          const v16 wv = load16(w + 16 * v);
-          acc[0][v] += x0 * wv;
-          acc[1][v] += x1 * wv;
-          acc[2][v] += x2 * wv;
-          acc[3][v] += x3 * wv;
-        }
-      }
-      for (int q = 0; q < 4; ++q)
-        for (int v = 0; v < kVectors; ++v) {
-          float *out = z + (n + q) * ldz + c + 16 * v;
-          store16(out, accumulate ? load16(out) + acc[q][v] : acc[q][v]);
-        }
-    }
-    for (; n < N; ++n) {
-      v16 acc[kVectors] = {};
-      const float *hn = h + n * K;
-      for (int64_t k = 0; k < K; ++k)
-        for (int v = 0; v < kVectors; ++v) acc[v] += hn[k] * load16(panel + k * kPanel + 16 * v);
-      for (int v = 0; v < kVectors; ++v) {
-        float *out = z + n * ldz + c + 16 * v;
-        store16(out, accumulate ? load16(out) + acc[v] : acc[v]);
-      }
+    for (; n + 4 <= N; n += 4) panel_block<4>(panel, K, h + n * K, z + n * ldz + c, ldz, accumulate);
+    switch (N - n) {  // the last 1-3 clips
+      case 3: panel_block<3>(panel, K, h + n * K, z + n * ldz + c, ldz, accumulate); break;
+      case 2: panel_block<2>(panel, K, h + n * K, z + n * ldz + c, ldz, accumulate); break;
+      case 1: panel_block<1>(panel, K, h + n * K, z + n * ldz + c, ldz, accumulate); break;
+      default: break;
     }
   }
 }

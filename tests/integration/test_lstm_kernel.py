@@ -30,7 +30,9 @@ def test_the_kernel_builds_here():
     assert lstm_kernel.library() is not None
 
 
-@pytest.mark.parametrize("hidden, clips", [(32, 3), (80, 5)])  # 80: a whole 64-column panel plus a plain rest
+# hidden 32: plain products only (no whole 64-column panel); 80: a panel plus a plain rest; 64: one panel.
+# Clips 5 = a block of 4 + 1, 7 = 4 + 3: the panel product's row blocks.
+@pytest.mark.parametrize("hidden, clips", [(32, 3), (80, 5), (64, 7)])
 def test_project_kernel_gives_mindsporess_loss_and_gradients(labels, hidden, clips):
     """Training with ModelConfig.lstm_kernel "project" computes what MindSpore's fused kernel computes: the
     loss and every gradient to 1e-5 of its scale, over masked clips of different lengths, two layers."""
@@ -44,7 +46,7 @@ def test_project_kernel_gives_mindsporess_loss_and_gradients(labels, hidden, cli
     ours.set_train(True)
     theirs.set_train(True)
     rng = np.random.default_rng(2)
-    lengths = np.array([123, 80, 37, 101, 64][:clips], np.int32)
+    lengths = np.array([123, 80, 37, 101, 64, 90, 45][:clips], np.int32)
     features = rng.standard_normal((clips, 1, 161, 123)).astype(np.float32)
     for i, n in enumerate(lengths):
         features[i, :, :, n:] = 0
@@ -52,7 +54,7 @@ def test_project_kernel_gives_mindsporess_loss_and_gradients(labels, hidden, cli
         Tensor(features),
         Tensor(lengths),
         Tensor(rng.integers(0, 28, (clips, 10)).astype(np.int32)),
-        Tensor(np.array([10, 7, 3, 9, 5][:clips], np.int32)),
+        Tensor(np.array([10, 7, 3, 9, 5, 8, 4][:clips], np.int32)),
     )
     blank = len(labels) - 1
     loss_a, grads_a = LossAndGrads(NetWithLossClass(theirs, blank), theirs.trainable_params())(*inputs)
@@ -129,14 +131,15 @@ def _cpu_has(flag: str) -> bool:
 
 
 @pytest.mark.skipif(not _cpu_has("avx2"), reason="the AVX2 variant needs an x86 CPU with AVX2")
-def test_avx2_build_gives_mindsporess_outputs_and_gradients(tmp_path, monkeypatch):
+@pytest.mark.parametrize("clips", [5, 6])  # row blocks 4 + 1 and 4 + 2
+def test_avx2_build_gives_mindsporess_outputs_and_gradients(tmp_path, monkeypatch, clips):
     """The kernel is built for the CPU it runs on: on an AVX-512 host the default build takes the 64-column
-    panels; the AVX2 build (16-column panels, other register blocking) must compute the same numbers."""
+    panels; the AVX2 build (16-column panels of 8-float vectors) must compute the same numbers."""
     from src import lstm_kernel
 
     path = lstm_kernel.build(tmp_path, ("-march=x86-64-v3",))
     monkeypatch.setenv(lstm_kernel.WHITE_LIST, str(tmp_path))
-    frames, clips, inputs, hidden = 9, 5, 40, 48  # 48 = three 16-column panels
+    frames, inputs, hidden = 9, 40, 48  # 48 = three 16-column panels
     rng = np.random.default_rng(4)
     x, dy = rng.standard_normal((frames, clips, inputs)), rng.standard_normal((frames, clips, hidden))
     w_ih, w_hh = rng.standard_normal((4 * hidden, inputs)) * 0.2, rng.standard_normal((4 * hidden, hidden)) * 0.2
@@ -173,3 +176,25 @@ def test_avx2_build_gives_mindsporess_outputs_and_gradients(tmp_path, monkeypatc
     for name, a, b in zip(("x", "w_ih", "w_hh", "b_ih", "b_hh"), grads_a, grads_b):
         a, b = a.asnumpy(), b.asnumpy()
         np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * np.abs(a).max(), err_msg=name)
+
+
+@pytest.mark.skipif(not _cpu_has("avx2"), reason="builds the AVX2 variant too")
+def test_kernel_bench_builds_a_revision_and_both_instruction_sets_alike():
+    """bench/lstm_kernel_speed.py: every build (this source and HEAD's, native and AVX2) runs and computes the
+    same outputs and gradients; a mismatch here is a wrong kernel, whatever its speed."""
+    from bench import lstm_kernel_speed
+
+    args = lstm_kernel_speed.parse_args(
+        ["--frames", "7", "--clips", "6", "--hidden", "80", "--input", "24", "--repeats", "1", "--baseline", "HEAD"]
+    )
+    results = lstm_kernel_speed.measure(args)
+    assert [(r["march"], r["source"]) for r in results] == [
+        ("native", "current"),
+        ("native", "HEAD"),
+        ("x86-64-v3", "current"),
+        ("x86-64-v3", "HEAD"),
+    ]
+    for r in results:
+        assert r["forward_s"] > 0 and r["backward_s"] > 0
+        assert r["difference"] < 1e-5, (r["march"], r["source"], r["difference"])
+        assert np.abs(r["outputs"]["dw_hh"]).max() > 0
