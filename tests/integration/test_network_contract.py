@@ -201,3 +201,28 @@ def test_checkpoints_we_write_parse_as_plain_protobufs_with_the_official_names(l
     ms.save_checkpoint(net, str(trailer), crc_check=True)
     with pytest.raises(DecodeError):
         Checkpoint().ParseFromString(trailer.read_bytes())
+
+
+def test_zero_pad_is_numpys_constant_pad_and_its_gradient_the_inner_slice():
+    """The convolutions' input padding (ZeroPad, concatenations in place of MindSpore's slow CPU Pad)."""
+    from mindspore import Tensor, nn, ops
+
+    from src.deepspeech2 import ZeroPad
+
+    class Weighted(nn.Cell):
+        def __init__(self, pad, weight):
+            super().__init__()
+            self.pad, self.weight = pad, Tensor(weight)
+
+        def construct(self, v):
+            return (self.pad(v) * self.weight).sum()
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 7, 5, 3)).astype(np.float32)
+    weight = rng.standard_normal((2, 7 + 2 * 4, 5 + 2 * 2, 3)).astype(np.float32)
+    pad = ZeroPad(4, 2)
+    np.testing.assert_array_equal(pad(Tensor(x)).asnumpy(), np.pad(x, ((0, 0), (4, 4), (2, 2), (0, 0))))
+    grad = ops.GradOperation()(Weighted(pad, weight))(Tensor(x)).asnumpy()
+    np.testing.assert_array_equal(grad, weight[:, 4:-4, 2:-2])
+    only_time = ZeroPad(3, 0)(Tensor(x)).asnumpy()
+    np.testing.assert_array_equal(only_time, np.pad(x, ((0, 0), (3, 3), (0, 0), (0, 0))))
