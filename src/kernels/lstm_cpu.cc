@@ -83,7 +83,7 @@ struct Panels {
 };
 
 // Panel rows ahead of the current one to prefetch: W_hh (16 MB) streams from L3 each step, and the hardware
-// prefetcher alone left the loop waiting (bench/results/train_speed_attempts.md).
+// prefetcher alone left the loop waiting (bench/results/train_memory_attempts.md).
 constexpr int64_t kPrefetchRows = 4;
 
 // R clips' (R <= 4) product with one panel: acc[q] = sum_k h_q[k] panel(k, :), weights held in registers.
@@ -199,21 +199,35 @@ inline void slice(int64_t n, int t, int threads, int64_t *begin, int64_t *end) {
   *end = std::min(n, b1 * kPanel);
 }
 
-// C (M x N) = alpha op(A) op(B) + beta C, row-major; the N columns split over the OpenMP team.
+// C (M x N) = op(A) op(B) + beta C, row-major, split over the OpenMP team along the longer of M and N (one
+// single-threaded oneDNN call per thread; splitting the longer side ran the four products of a 4 x 10 s call
+// at 450-485 GFLOP/s, the columns always 420-470).
 void parallel_gemm(char ta, char tb, int64_t M, int64_t N, int64_t K, const float *A, int64_t lda, const float *B,
                    int64_t ldb, float beta, float *C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
+  const bool rows = M > N;
 #pragma omp parallel
   {
-    int64_t j0, j1;
-    slice(N, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
-    if (j1 > j0) {
-      const float *b = tb == 'T' ? B + j0 * ldb : B + j0;
-      if (K > 0) {
-        dnnl_sgemm(ta, tb, M, j1 - j0, K, 1.0f, A, lda, b, ldb, beta, C + j0, ldc);
+    int64_t i0, i1;
+    slice(rows ? M : N, omp_get_thread_num(), omp_get_num_threads(), &i0, &i1);
+    if (i1 > i0) {
+      const float *a = A, *b = B;
+      float *c = C;
+      int64_t m = M, n = N;
+      if (rows) {
+        a = ta == 'N' ? A + i0 * lda : A + i0;
+        c = C + i0 * ldc;
+        m = i1 - i0;
       } else {
-        for (int64_t m = 0; m < M; ++m)
-          for (int64_t j = j0; j < j1; ++j) C[m * ldc + j] = beta == 0.0f ? 0.0f : beta * C[m * ldc + j];
+        b = tb == 'T' ? B + i0 * ldb : B + i0;
+        c = C + i0;
+        n = i1 - i0;
+      }
+      if (K > 0) {
+        dnnl_sgemm(ta, tb, m, n, K, 1.0f, a, lda, b, ldb, beta, c, ldc);
+      } else {
+        for (int64_t r = 0; r < m; ++r)
+          for (int64_t j = 0; j < n; ++j) c[r * ldc + j] = beta == 0.0f ? 0.0f : beta * c[r * ldc + j];
       }
     }
   }
