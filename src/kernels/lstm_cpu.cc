@@ -29,6 +29,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 extern "C" int dnnl_sgemm(char transa, char transb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
@@ -59,25 +60,36 @@ inline vec load_vec(const float *p) {
 
 inline void store_vec(float *p, vec v) { std::memcpy(p, &v, sizeof(v)); }
 
+// n floats, not zeroed: for arrays every element of which is written before it is read (zeroing the backward's
+// 50-80 MB of them cost a pass over memory per call).
+inline std::unique_ptr<float[]> uninitialised(int64_t n) { return std::unique_ptr<float[]>(new float[n]); }
+
 // A weight matrix packed for the recurrent products: panel b holds columns [b * kPanel, (b + 1) * kPanel) of the
 // product's K x C right-hand side, K rows of kPanel contiguous floats, so a step streams each panel once, in
 // order, and broadcasts the (few) clips' state values instead of loading them per product. Built once per call
 // (a transient copy the size of the weights); columns past the last whole panel are not packed.
 struct Panels {
-  std::vector<float> data;
+  std::unique_ptr<float[]> data;
   int64_t K = 0, C = 0;
 
   // rhs(k, c) = w[c * ldw + k] when `transposed` (the forward's W_hh^T), w[k * ldw + c] otherwise.
   void pack(const float *w, int64_t k_rows, int64_t cols, int64_t ldw, bool transposed) {
     K = k_rows;
     C = cols / kPanel * kPanel;
-    data.resize(static_cast<size_t>(K * C));
+    data = uninitialised(K * C);
+    constexpr int64_t kBlock = 16;  // transposing: 16 rows' worth of a panel (4 KB) at a time, read along w's rows
 #pragma omp parallel for
     for (int64_t b = 0; b < C / kPanel; ++b) {
-      float *panel = data.data() + b * K * kPanel;
-      for (int64_t k = 0; k < K; ++k)
-        for (int64_t c = 0; c < kPanel; ++c)
-          panel[k * kPanel + c] = transposed ? w[(b * kPanel + c) * ldw + k] : w[k * ldw + b * kPanel + c];
+      float *panel = data.get() + b * K * kPanel;
+      if (transposed) {
+        for (int64_t k0 = 0; k0 < K; k0 += kBlock)
+          for (int64_t c = 0; c < kPanel; ++c) {
+            const float *row = w + (b * kPanel + c) * ldw;
+            for (int64_t k = k0; k < std::min(K, k0 + kBlock); ++k) panel[k * kPanel + c] = row[k];
+          }
+      } else {
+        for (int64_t k = 0; k < K; ++k) std::memcpy(panel + k * kPanel, w + k * ldw + b * kPanel, kPanel * sizeof(float));
+      }
     }
   }
 };
@@ -119,7 +131,7 @@ void panel_product(const Panels &P, int64_t c0, int64_t c1, const float *h, int6
                    bool accumulate) {
   const int64_t K = P.K;
   for (int64_t c = c0; c < c1; c += kPanel) {
-    const float *panel = P.data.data() + (c / kPanel) * K * kPanel;
+    const float *panel = P.data.get() + (c / kPanel) * K * kPanel;
     int64_t n = 0;
     for (; n + 4 <= N; n += 4) panel_block<4>(panel, K, h + n * K, z + n * ldz + c, ldz, accumulate);
     switch (N - n) {  // the last 1-3 clips
@@ -277,9 +289,8 @@ extern "C" int LstmForward(int nparam, void **params, int *ndims, int64_t **shap
   if (T == 0 || N == 0) return 0;
   std::vector<float> cell_buffer(static_cast<size_t>(2 * N * H));  // c_{t-1} and c_t, alternately
 
-  // Input projections of every frame at once: gates = b + x W_ih^T.
-  for (int64_t r = 0; r < T * N; ++r) std::memcpy(gates + r * G, bias, G * sizeof(float));
-  parallel_gemm('N', 'T', T * N, G, I, x, I, w_ih, I, 1.0f, gates, G);
+  // Input projections of every frame at once: gates = x W_ih^T (the bias is added with the activations).
+  parallel_gemm('N', 'T', T * N, G, I, x, I, w_ih, I, 0.0f, gates, G);
 
   Panels panels;  // W_hh^T (H x 4H), packed
   panels.pack(w_hh, H, G, H, true);
@@ -304,8 +315,8 @@ extern "C" int LstmForward(int nparam, void **params, int *ndims, int64_t **shap
         float *h_now = y + (t * N + n) * H;
 #pragma omp simd
         for (int64_t j = j0; j < j1; ++j) {
-          const float i = sigmoid(zn[j]), f = sigmoid(zn[H + j]), g = std::tanh(zn[2 * H + j]);
-          const float o = sigmoid(zn[3 * H + j]);
+          const float i = sigmoid(zn[j] + bias[j]), f = sigmoid(zn[H + j] + bias[H + j]);
+          const float g = std::tanh(zn[2 * H + j] + bias[2 * H + j]), o = sigmoid(zn[3 * H + j] + bias[3 * H + j]);
           const float c = next_cell(i, f, g, c_prev, j);
           zn[j] = i;
           zn[H + j] = f;
@@ -343,9 +354,9 @@ extern "C" int LstmBackward(int nparam, void **params, int *ndims, int64_t **sha
   }
 
   // The cell states and outputs of every frame, rebuilt from the kept gates exactly as the forward made them.
-  std::vector<float> cell_buffer(static_cast<size_t>(T * N * H)), y_buffer(static_cast<size_t>(T * N * H));
-  float *cell = cell_buffer.data();
-  float *y = y_buffer.data();
+  const std::unique_ptr<float[]> cell_buffer = uninitialised(T * N * H), y_buffer = uninitialised(T * N * H);
+  float *cell = cell_buffer.get();
+  float *y = y_buffer.get();
 #pragma omp parallel
   {
     int64_t j0, j1;
@@ -365,7 +376,8 @@ extern "C" int LstmBackward(int nparam, void **params, int *ndims, int64_t **sha
       }
   }
   // Gradients of the pre-activations, every frame (the big products below take them all at once).
-  std::vector<float> dz(static_cast<size_t>(T * N * G));
+  const std::unique_ptr<float[]> dz_buffer = uninitialised(T * N * G);
+  float *dz = dz_buffer.get();
   std::vector<float> dh_next(static_cast<size_t>(N * H), 0.0f), dc_next(static_cast<size_t>(N * H), 0.0f);
   Panels panels;  // W_hh (4H x H), packed
   panels.pack(w_hh, G, H, H, false);
@@ -376,9 +388,11 @@ extern "C" int LstmBackward(int nparam, void **params, int *ndims, int64_t **sha
     barrier.set_threads(omp_get_num_threads());
     int64_t j0, j1;
     slice(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
+    for (int k = 0; k < 4; ++k)  // db = sum of dz over frames and clips, summed here as each thread makes its units
+      for (int64_t j = j0; j < j1; ++j) db[k * H + j] = 0.0f;
     for (int64_t t = T - 1; t >= 0; --t) {
       if (t < T - 1 && j1 > j0) {  // this thread's units of dh_t from step t+1: dz_{t+1} W_hh[:, j0:j1]
-        recurrent_product(panels, w_hh, H, false, j0, j1, dz.data() + (t + 1) * N * G, N, dh_next.data(), H, false);
+        recurrent_product(panels, w_hh, H, false, j0, j1, dz + (t + 1) * N * G, N, dh_next.data(), H, false);
       }
       for (int64_t n = 0; n < N; ++n) {
         const float *a = gates + (t * N + n) * G;
@@ -387,7 +401,7 @@ extern "C" int LstmBackward(int nparam, void **params, int *ndims, int64_t **sha
         const float *dyn = dy + (t * N + n) * H;
         float *dhn = dh_next.data() + n * H;
         float *dcn = dc_next.data() + n * H;
-        float *d = dz.data() + (t * N + n) * G;
+        float *d = dz + (t * N + n) * G;
 #pragma omp simd
         for (int64_t j = j0; j < j1; ++j) {
           const float i = a[j], f = a[H + j], g = a[2 * H + j], o = a[3 * H + j];
@@ -399,25 +413,18 @@ extern "C" int LstmBackward(int nparam, void **params, int *ndims, int64_t **sha
           d[2 * H + j] = dc * i * (1.0f - g * g);
           d[3 * H + j] = dh * tc * o * (1.0f - o);
           dcn[j] = dc * f;
+          db[j] += d[j];
+          db[H + j] += d[H + j];
+          db[2 * H + j] += d[2 * H + j];
+          db[3 * H + j] += d[3 * H + j];
         }
       }
       barrier.wait();
     }
   }
 
-  parallel_gemm('N', 'N', T * N, I, G, dz.data(), G, w_ih, I, 0.0f, dx, I);           // dx = dz W_ih
-  parallel_gemm('T', 'N', G, I, T * N, dz.data(), G, x, I, 0.0f, dw_ih, I);           // dW_ih = dz^T x
-  parallel_gemm('T', 'N', G, H, (T - 1) * N, dz.data() + N * G, G, y, H, 0.0f, dw_hh, H);  // dW_hh = dz_{1:}^T h_{:-1}
-#pragma omp parallel
-  {
-    int64_t g0, g1;
-    slice(G, omp_get_thread_num(), omp_get_num_threads(), &g0, &g1);
-    for (int64_t g = g0; g < g1; ++g) db[g] = 0.0f;
-    for (int64_t r = 0; r < T * N; ++r) {
-      const float *d = dz.data() + r * G;
-#pragma omp simd
-      for (int64_t g = g0; g < g1; ++g) db[g] += d[g];
-    }
-  }
+  parallel_gemm('N', 'N', T * N, I, G, dz, G, w_ih, I, 0.0f, dx, I);           // dx = dz W_ih
+  parallel_gemm('T', 'N', G, I, T * N, dz, G, x, I, 0.0f, dw_ih, I);           // dW_ih = dz^T x
+  parallel_gemm('T', 'N', G, H, (T - 1) * N, dz + N * G, G, y, H, 0.0f, dw_hh, H);  // dW_hh = dz_{1:}^T h_{:-1}
   return 0;
 }
