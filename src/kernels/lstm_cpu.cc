@@ -101,6 +101,9 @@ constexpr int64_t kPrefetchRows = 4;
 // R clips' (R <= 4) product with one panel: acc[q] = sum_k h_q[k] panel(k, :), weights held in registers.
 template <int R>
 inline void panel_block(const float *panel, int64_t K, const float *h, float *z, int64_t ldz, bool accumulate) {
+  if (accumulate)  // the rows added to were written long ago (the input projections): fetch them meanwhile
+    for (int q = 0; q < R; ++q)
+      for (int v = 0; v < kVectors; ++v) __builtin_prefetch(z + q * ldz + kLanes * v, 1, 3);
   vec acc[R][kVectors] = {};
   for (int64_t k = 0; k < K; ++k) {
     const float *w = panel + k * kPanel;
