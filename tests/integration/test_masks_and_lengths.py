@@ -146,3 +146,46 @@ def test_inference_mode_lstm_gives_the_training_kernels_outputs_and_gradients(ma
     for trained, evaluated in zip(results[True], results[False]):
         assert np.isfinite(evaluated).all()
         np.testing.assert_allclose(evaluated, trained, rtol=1e-4, atol=1e-6)
+
+
+def test_batch_norm_gradients_equal_autodiffs():
+    """MaskedBatchNorm2d's own backward pieces (_SpreadChannels, _ChannelAffine: sums over positions as products
+    with ones) give autodiff's gradients for x, gamma and beta, padded frames included."""
+    from mindspore import Tensor, nn, ops
+
+    from src.deepspeech2 import MaskedBatchNorm2d, spread
+
+    class PlainSpread(nn.Cell):
+        def construct(self, v, like):
+            return spread(v, like)
+
+    class Loss(nn.Cell):
+        def __init__(self, bn, weight):
+            super().__init__()
+            self.bn, self.weight = bn, Tensor(weight)
+
+        def construct(self, x, mask):
+            return (self.bn(x, mask) * self.weight).sum()
+
+    rng = np.random.default_rng(7)
+    n, t, f, c = 3, 11, 5, 4
+    lengths = np.array([11, 7, 4])
+    mask = (np.arange(t)[None, :] < lengths[:, None]).astype(np.float32).reshape(n, t, 1, 1)
+    x = rng.standard_normal((n, t, f, c)).astype(np.float32) * mask
+    weight = rng.standard_normal((n, t, f, c)).astype(np.float32)
+    gamma, beta = rng.uniform(0.5, 1.5, c).astype(np.float32), rng.uniform(-0.5, 0.5, c).astype(np.float32)
+    grads = []
+    for plain in (False, True):
+        bn = MaskedBatchNorm2d(c)
+        bn.gamma.set_data(Tensor(gamma))
+        bn.beta.set_data(Tensor(beta))
+        if plain:
+            bn.spread_mean = PlainSpread()
+        bn.set_train(True)
+        net = Loss(bn, weight)
+        grad = ops.GradOperation(get_all=True, get_by_list=True)(net, net.trainable_params())
+        (dx, _), (dgamma, dbeta) = grad(Tensor(x), Tensor(mask))
+        grads.append([dx.asnumpy(), dgamma.asnumpy(), dbeta.asnumpy()])
+    for name, ours, autodiff in zip(("x", "gamma", "beta"), *grads):
+        assert np.abs(autodiff).max() > 0, name
+        np.testing.assert_allclose(ours, autodiff, rtol=1e-5, atol=1e-6 * np.abs(autodiff).max(), err_msg=name)
