@@ -170,9 +170,13 @@ class _MatmulConvFn(nn.Cell):
         dw = dw2.view(kf, st, c, taps, o).transpose(4, 2, 0, 3, 1).view(o, c, kf, taps * st)
         return dw[:, :, :, :kt]
 
+    def _freq_rows(self, out_f: int) -> np.ndarray:
+        """(out_F * kF,): the input frequency row feeding output row v through tap i, in (v, i) order."""
+        return (np.arange(out_f)[:, None] * self.sf + np.arange(self.kf)[None, :]).reshape(-1)
+
     def _freq_index(self, out_f: int) -> Tensor:
-        """(out_F * kF,) i32: the input frequency row feeding output row v through tap i (gathered in _cols)."""
-        return Tensor((np.arange(out_f)[:, None] * self.sf + np.arange(self.kf)[None, :]).reshape(-1), mstype.int32)
+        """_freq_rows as the i32 index _cols gathers with."""
+        return Tensor(self._freq_rows(out_f), mstype.int32)
 
     def _cols(self, xf: Tensor, out_f: int) -> Tensor:
         """(N, t, F, s*C) -> (N * t * F', kF * s * C): rows (n, t, v), columns (i, p, c)."""
@@ -211,10 +215,13 @@ class _MatmulConvFn(nn.Cell):
         dw2 = self.matmul_ta(self._cols(ops.depend(xf[:, a:b], dy), out_f), dy)
         if not self.input_grad:
             return dw2, dw2
-        dcols = self.matmul_tb(dy, w2).view(n, b - a, out_f * self.kf, self.k // self.kf)
-        # Scatter-add the gathered frequency rows back: a segment sum over the frequency axis.
-        rows = ops.unsorted_segment_sum(dcols.transpose(2, 0, 1, 3), self._freq_index(out_f), f)
-        return dw2, rows.transpose(1, 2, 0, 3)
+        dcols = self.matmul_tb(dy, w2).view(-1, self.k // self.kf)  # rows (n, t, v, i), columns (p, c)
+        # Scatter-add the gathered frequency rows back: row (n, t, v, i) goes to input row (n, t, v * sF + i).
+        # One segment sum over rows in place; the first version moved the frequency axis to the front and back
+        # around it, two transposes that cost twice the sum.
+        index = (np.arange(n * (b - a))[:, None] * f + self._freq_rows(out_f)[None, :]).reshape(-1)
+        rows = ops.unsorted_segment_sum(dcols, Tensor(index, mstype.int32), n * (b - a) * f)
+        return dw2, rows.view(n, b - a, f, self.k // self.kf)
 
     def bprop(self, x: Tensor, w: Tensor, out: Tensor, dout: Tensor) -> tuple:
         n, t, f, out_f, _, steps, chunk = self._sizes(x)
