@@ -284,7 +284,7 @@ class ZeroPad(nn.Cell):
 
     Two concatenations with zero blocks: MindSpore's CPU Pad kernel took 50-70 ms for the second convolution's
     input at 4 x 10 s (one pass of a training step's micro-batch), the concatenations 2-3 ms, forward and
-    backward alike; both export to ONNX (PadV3, ops.pad, does not).
+    backward alike. Both Pad and concatenation export to ONNX; ops.pad (PadV3) does not.
     """
 
     def __init__(self, time: int, freq: int) -> None:

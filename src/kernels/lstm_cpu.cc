@@ -11,7 +11,7 @@
 //   z_t = W_ih x_t + W_hh h_{t-1} + b,  i, f, o = sigmoid(z_i, z_f, z_o),  g = tanh(z_g)
 //   c_t = f * c_{t-1} + i * g,  h_t = o * tanh(c_t)
 // The products over all frames at once (input projections, weight gradients, input gradients): oneDNN's
-// dnnl_sgemm (the library MindSpore ships), single-threaded on column slices from an OpenMP team. The recurrent
+// dnnl_sgemm (the library MindSpore ships), single-threaded on slices from an OpenMP team. The recurrent
 // products of each step (a few clips x hidden times hidden x 4 hidden) read every weight once per step: they
 // run on a panel-packed copy of W_hh made for the call (Panels; transient, freed on return) with the clips'
 // values broadcast (GCC vector extensions: AVX-512 or AVX2, whatever -march=native gives). Each thread owns a
@@ -88,7 +88,8 @@ struct Panels {
             for (int64_t k = k0; k < std::min(K, k0 + kBlock); ++k) panel[k * kPanel + c] = row[k];
           }
       } else {
-        for (int64_t k = 0; k < K; ++k) std::memcpy(panel + k * kPanel, w + k * ldw + b * kPanel, kPanel * sizeof(float));
+        for (int64_t k = 0; k < K; ++k)
+          std::memcpy(panel + k * kPanel, w + k * ldw + b * kPanel, kPanel * sizeof(float));
       }
     }
   }
