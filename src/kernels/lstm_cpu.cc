@@ -69,14 +69,12 @@ inline std::unique_ptr<float[]> uninitialised(int64_t n) { return std::unique_pt
 // order, and broadcasts the (few) clips' state values instead of loading them per product. Built once per call
 // (a transient copy the size of the weights); columns past the last whole panel are not packed.
 struct Panels {
-  std::unique_ptr<float[]> data;
-  int64_t K = 0, C = 0;
+  const int64_t K, C;
+  const std::unique_ptr<float[]> data;
 
   // rhs(k, c) = w[c * ldw + k] when `transposed` (the forward's W_hh^T), w[k * ldw + c] otherwise.
-  void pack(const float *w, int64_t k_rows, int64_t cols, int64_t ldw, bool transposed) {
-    K = k_rows;
-    C = cols / kPanel * kPanel;
-    data = uninitialised(K * C);
+  Panels(const float *w, int64_t k_rows, int64_t cols, int64_t ldw, bool transposed)
+      : K(k_rows), C(cols / kPanel * kPanel), data(uninitialised(K * C)) {
     constexpr int64_t kBlock = 16;  // transposing: 16 rows' worth of a panel (4 KB) at a time, read along w's rows
 #pragma omp parallel for
     for (int64_t b = 0; b < C / kPanel; ++b) {
@@ -177,12 +175,10 @@ void recurrent_product(const Panels &P, const float *w, int64_t ldw, bool transp
 // so partners normally arrive within microseconds) and then yields the core.
 class StepBarrier {
  public:
-  // Called once by one thread of the team (omp single: its implicit barrier publishes the count to the rest).
-  void set_threads(int threads) { threads_ = threads; }
-
+  // Called by every thread of the current OpenMP team.
   void wait() {
     const int generation = generation_.load(std::memory_order_acquire);
-    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == threads_) {
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) + 1 == omp_get_num_threads()) {
       arrived_.store(0, std::memory_order_relaxed);
       generation_.fetch_add(1, std::memory_order_acq_rel);
       return;
@@ -200,13 +196,14 @@ class StepBarrier {
 
  private:
   static constexpr int kSpins = 4000;
-  int threads_ = 1;
   std::atomic<int> arrived_{0};
   std::atomic<int> generation_{0};
 };
 
-// [begin, end) of `n` items for thread `t` of `threads`, in blocks of kPanel (whole panels, whole cache lines).
-inline void slice(int64_t n, int t, int threads, int64_t *begin, int64_t *end) {
+// The calling thread's share [begin, end) of `n` items among the OpenMP team, in blocks of kPanel (whole panels,
+// whole cache lines).
+inline void slice(int64_t n, int64_t *begin, int64_t *end) {
+  const int t = omp_get_thread_num(), threads = omp_get_num_threads();
   const int64_t blocks = (n + kPanel - 1) / kPanel;
   const int64_t per = blocks / threads, extra = blocks % threads;
   const int64_t b0 = t * per + std::min<int64_t>(t, extra);
@@ -225,7 +222,7 @@ void parallel_gemm(char ta, char tb, int64_t M, int64_t N, int64_t K, const floa
 #pragma omp parallel
   {
     int64_t i0, i1;
-    slice(rows ? M : N, omp_get_thread_num(), omp_get_num_threads(), &i0, &i1);
+    slice(rows ? M : N, &i0, &i1);
     if (i1 > i0) {
       const float *a = A, *b = B;
       float *c = C;
@@ -296,15 +293,12 @@ extern "C" int LstmForward(int nparam, void **params, int *ndims, int64_t **shap
   // Input projections of every frame at once: gates = x W_ih^T (the bias is added with the activations).
   parallel_gemm('N', 'T', T * N, G, I, x, I, w_ih, I, 0.0f, gates, G);
 
-  Panels panels;  // W_hh^T (H x 4H), packed
-  panels.pack(w_hh, H, G, H, true);
+  const Panels panels(w_hh, H, G, H, true);  // W_hh^T (H x 4H)
   StepBarrier barrier;
 #pragma omp parallel
   {
-#pragma omp single
-    barrier.set_threads(omp_get_num_threads());
     int64_t j0, j1;
-    slice(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
+    slice(H, &j0, &j1);
     for (int64_t t = 0; t < T; ++t) {
       float *z = gates + t * N * G;
       if (t > 0 && j1 > j0) {
@@ -364,7 +358,7 @@ extern "C" int LstmBackward(int nparam, void **params, int *ndims, int64_t **sha
 #pragma omp parallel
   {
     int64_t j0, j1;
-    slice(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
+    slice(H, &j0, &j1);
     for (int64_t t = 0; t < T; ++t)
       for (int64_t n = 0; n < N; ++n) {
         const float *a = gates + (t * N + n) * G;
@@ -383,15 +377,12 @@ extern "C" int LstmBackward(int nparam, void **params, int *ndims, int64_t **sha
   const std::unique_ptr<float[]> dz_buffer = uninitialised(T * N * G);
   float *dz = dz_buffer.get();
   std::vector<float> dh_next(static_cast<size_t>(N * H), 0.0f), dc_next(static_cast<size_t>(N * H), 0.0f);
-  Panels panels;  // W_hh (4H x H), packed
-  panels.pack(w_hh, G, H, H, false);
+  const Panels panels(w_hh, G, H, H, false);  // W_hh (4H x H)
   StepBarrier barrier;
 #pragma omp parallel
   {
-#pragma omp single
-    barrier.set_threads(omp_get_num_threads());
     int64_t j0, j1;
-    slice(H, omp_get_thread_num(), omp_get_num_threads(), &j0, &j1);
+    slice(H, &j0, &j1);
     for (int k = 0; k < 4; ++k)  // db = sum of dz over frames and clips, summed here as each thread makes its units
       for (int64_t j = j0; j < j1; ++j) db[k * H + j] = 0.0f;
     for (int64_t t = T - 1; t >= 0; --t) {
